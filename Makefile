@@ -1,0 +1,33 @@
+# Two commands for a fresh machine (see README.md):
+#   make lab    set everything up, then open the course in JupyterLab
+#   make test   set everything up, then run every test
+# Both create .venv with pip when it is missing and are safe to re-run:
+# the install step only runs again when pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test benchmarks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --constraint constraints.txt --editable '.[dev]'
+	touch $(STAMP)
+
+lab: setup
+	$(PY) -m course.lab
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: setup
+	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

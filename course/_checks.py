@@ -1,0 +1,76 @@
+"""Argument checks shared by the library.
+
+Every public function validates its input with these helpers, so a student who
+passes a wrong value gets a message that names the argument, says what was
+expected and shows what was given, for example::
+
+    ValueError: kernel_size must be an int >= 1, got 0
+"""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+
+def check_int(name: str, value, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise naming ``name``.
+
+    ``bool`` is rejected even though it is an ``int`` subclass (``stride=True``
+    is a bug, not a stride of 1).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return value
+
+
+def check_float(name: str, value, *, minimum: float | None = None, exclusive: bool = False) -> float:
+    """Return ``value`` as a float, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        relation = ">" if exclusive else ">="
+        raise ValueError(f"{name} must be a number {relation} {minimum}, got {value}")
+    return value
+
+
+def check_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]:
+    """Return an ``(int, int)`` from an int or a pair, as torch's ``_pair`` does."""
+    if isinstance(value, (tuple, list, torch.Size)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r} of length {len(value)}")
+        return (
+            check_int(f"{name}[0]", value[0], minimum=minimum),
+            check_int(f"{name}[1]", value[1], minimum=minimum),
+        )
+    v = check_int(name, value, minimum=minimum)
+    return (v, v)
+
+
+def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
+                 floating: bool = False, integer: bool = False) -> torch.Tensor:
+    """Return ``value`` if it is a tensor of the right rank and kind, else raise naming ``name``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.dim() not in allowed:
+            expected = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be a {expected} tensor, got shape {tuple(value.shape)}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if integer and (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool):
+        raise TypeError(f"{name} must be an integer tensor, got dtype {value.dtype}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise naming ``name``."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
