@@ -8,7 +8,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two workers for the two cores of the reference machine; one file per worker
+# (nbval notebooks must not be split across workers).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: setup lab test benchmarks clean
 

@@ -15,6 +15,7 @@ settings.register_profile(
 settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# Two cores on the reference machine: keep torch from oversubscribing them when
-# pytest-xdist runs several workers.
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# Two cores on the reference machine: under pytest-xdist each worker gets one
+# thread, so the workers do not oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
