@@ -74,3 +74,18 @@ def check_choice(name: str, value, choices) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def check_class_indices(name: str, value: torch.Tensor, num_classes: int,
+                        ignore_index: int | None = None) -> torch.Tensor:
+    """``value`` must be an integer tensor of classes in ``[0, num_classes)``, or ``ignore_index``."""
+    check_tensor(name, value, integer=True)
+    bad = (value < 0) | (value >= num_classes)
+    if ignore_index is not None:
+        bad &= value != ignore_index
+    if bad.any():
+        allowed = f"[0, {num_classes})"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        raise ValueError(f"{name} values must be class indices in {allowed}, got {value[bad][0].item()}")
+    return value

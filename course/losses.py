@@ -15,23 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_float, check_int, check_tensor
+from ._checks import check_class_indices, check_float, check_int, check_tensor
 
 __all__ = ["pixel_cross_entropy", "soft_dice_loss"]
-
-
-def _check_class_indices(name: str, target: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
-    """``target`` must be an integer tensor with values in [0, C), or ``ignore_index``."""
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of class indices (int64), got dtype {target.dtype}")
-    bad = (target < 0) | (target >= num_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if bad.any():
-        allowed = f"[0, {num_classes})"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"{name} values must be class indices in {allowed}, got {target[bad][0].item()}")
 
 
 def pixel_cross_entropy(logits, target, weight=None, ignore_index: int = -100) -> torch.Tensor:
@@ -73,7 +59,7 @@ def pixel_cross_entropy(logits, target, weight=None, ignore_index: int = -100) -
         )
     num_classes = logits.shape[1]
     ignore_index = check_int("ignore_index", ignore_index)
-    _check_class_indices("target", target, num_classes, ignore_index)
+    check_class_indices("target", target, num_classes, ignore_index)
     if weight is not None:
         check_tensor("weight", weight, ndim=1, floating=True)
         if weight.shape[0] != num_classes:
@@ -146,7 +132,7 @@ def soft_dice_loss(probs, target, squared: bool = True, eps: float = 0.0) -> tor
                 f"target must have shape (N, H, W) = {expected} or (N, C, H, W) = {tuple(probs.shape)} "
                 f"to match probs, got {tuple(target.shape)}"
             )
-        _check_class_indices("target", target, num_classes)
+        check_class_indices("target", target, num_classes)
         y = torch.nn.functional.one_hot(target.long(), num_classes)   # (N, H, W, C)
         y = y.permute(0, 3, 1, 2)                                     # (N, C, H, W)
     else:

@@ -9,6 +9,8 @@ from hypothesis import given, settings, strategies as st
 from torch.testing import assert_close
 
 import course.conv
+import strategies
+from strategies import ints_or_pairs, pair
 from course.conv import (
     conv2d,
     conv_output_size,
@@ -27,17 +29,8 @@ EXACT = dict(atol=1e-10, rtol=1e-10)  # float64 comparisons
 # Strategies and helpers
 # ---------------------------------------------------------------------------
 
-def ints_or_pairs(low, high):
-    """An int or an (h, w) pair of ints in [low, high], as the functions accept."""
-    return st.one_of(st.integers(low, high), st.tuples(st.integers(low, high), st.integers(low, high)))
-
-
-def pair(value):
-    return value if isinstance(value, tuple) else (value, value)
-
-
 def randn(seed, *shape, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return strategies.randn(seed, *shape, dtype=dtype)
 
 
 @st.composite
@@ -77,14 +70,8 @@ def conv_transpose_configs(draw):
                           output_padding=tuple(output_padding), dilation=tuple(dilation)))
 
 
-@st.composite
-def pool_configs(draw):
-    """A valid max_pool2d configuration: padding at most half the kernel."""
-    kernel = draw(ints_or_pairs(1, 4))
-    stride = draw(st.one_of(st.none(), ints_or_pairs(1, 3)))
-    padding = tuple(draw(st.integers(0, k // 2)) for k in pair(kernel))
-    size = tuple(draw(st.integers(max(1, k - 2 * p), 10)) for k, p in zip(pair(kernel), padding))
-    return dict(kernel_size=kernel, stride=stride, padding=padding, size=size)
+def pool_configs():
+    return strategies.pool_configs(max_size=10)
 
 
 # ---------------------------------------------------------------------------

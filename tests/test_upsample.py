@@ -11,31 +11,9 @@ import course.conv
 import course.upsample
 from course.conv import max_pool2d
 from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
+from strategies import ints_or_pairs, pair, pool_configs, randn
 
 SETTINGS = settings(max_examples=60, deadline=None)  # tests/conftest.py: derandomized, no database
-
-
-def ints_or_pairs(low, high):
-    """An int or an (h, w) pair of ints in [low, high], as the functions accept."""
-    return st.one_of(st.integers(low, high), st.tuples(st.integers(low, high), st.integers(low, high)))
-
-
-def pair(value):
-    return value if isinstance(value, tuple) else (value, value)
-
-
-def randn(seed, *shape, dtype=torch.float32):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-@st.composite
-def pool_configs(draw):
-    """A valid max pooling configuration: padding at most half the kernel."""
-    kernel = draw(ints_or_pairs(1, 4))
-    stride = draw(st.one_of(st.none(), ints_or_pairs(1, 3)))
-    padding = tuple(draw(st.integers(0, k // 2)) for k in pair(kernel))
-    size = tuple(draw(st.integers(max(1, k - 2 * p), 12)) for k, p in zip(pair(kernel), padding))
-    return dict(kernel_size=kernel, stride=stride, padding=padding, size=size)
 
 
 # ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_float, check_int, check_tensor
+from .._checks import check_class_indices, check_float, check_int, check_tensor
 
 __all__ = [
     "mask_iou",
@@ -83,18 +83,6 @@ def _check_labels(name: str, x) -> torch.Tensor:
 
 def _check_ignore_index(ignore_index) -> int | None:
     return None if ignore_index is None else check_int("ignore_index", ignore_index)
-
-
-def _check_range(name: str, x: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
-    """Every value of ``x`` must be a class in [0, C), or ``ignore_index``."""
-    bad = (x < 0) | (x >= num_classes)
-    if ignore_index is not None:
-        bad &= x != ignore_index
-    if bad.any():
-        allowed = f"[0, {num_classes})"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"{name} values must be class indices in {allowed}, got {x[bad][0].item()}")
 
 
 def _result_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
@@ -210,8 +198,8 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None) -> torch.Tens
     _check_same_shape("pred", pred, "target", target)
     num_classes = check_int("num_classes", num_classes, minimum=1)
     ignore_index = _check_ignore_index(ignore_index)
-    _check_range("pred", pred, num_classes)
-    _check_range("target", target, num_classes, ignore_index)
+    check_class_indices("pred", pred, num_classes)
+    check_class_indices("target", target, num_classes, ignore_index)
 
     pred, target = pred.long(), target.long()   # int64 first: uint8 * C would overflow
     if ignore_index is not None:
