@@ -1,0 +1,53 @@
+"""nbgrader configuration of the course: ``assignments/`` is the course directory.
+
+nbgrader reads this file from the working directory, so run nbgrader from
+here (``cd assignments && nbgrader generate_assignment a1_convolutions``);
+``python -m course.grading`` finds it itself. Paths do not depend on where
+the repository is: they are relative to this file.
+
+Several nbgrader defaults lose grades silently; the settings below are the
+course's answer (see each comment).
+"""
+import os
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# --- the course directory ---------------------------------------------------
+c.CourseDirectory.root = HERE
+c.CourseDirectory.course_id = "convseg"
+# The gradebook: one sqlite file in the course directory (not in git).
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
+# Files of source/<assignment>/ that students never get. The wrong-answer
+# catalogue holds near-solutions: without this, generate_assignment copies it
+# into release/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "wrong_answers.json"]
+
+# --- executing submissions ----------------------------------------------------
+# The kernelspec of the instructor's source notebook is copied into every
+# submission; name the kernel here so grading never depends on it.
+c.Execute.kernel_name = "python3"
+# Seconds per cell (not per notebook). On timeout the cell is interrupted, its
+# tests score 0, and the following cells still run.
+c.Execute.timeout = 30
+c.Execute.interrupt_on_timeout = True
+
+# --- protecting the tests -------------------------------------------------------
+# A test cell the student edited is restored from the gradebook by default;
+# one the student deleted is not (its score would be NULL, exported as 0).
+# Put deleted test cells back, hidden tests included.
+c.OverwriteCells.add_missing_cells = True
+
+# --- releasing ---------------------------------------------------------------------
+# ClearSolutions keeps its defaults: a solution region becomes
+# "# YOUR CODE HERE" + "raise NotImplementedError()", a written answer
+# "YOUR ANSWER HERE".
+
+# --- feedback ------------------------------------------------------------------------
+# The feedback HTML would show the hidden tests' code: remove it. (A failing
+# hidden test's traceback still shows the line that failed.)
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -1,0 +1,339 @@
+"""Checks for assignment tests: say what was expected and what came back.
+
+A failing check raises :class:`CheckFailure` (an ``AssertionError``) whose
+message starts with the name of what was checked, then gives the expected and
+the actual value, for example::
+
+    CheckFailure: conv2d(x, w, stride=2): expected shape (1, 4, 3, 3), got (1, 4, 4, 4)
+    CheckFailure: conv_output_size(5, 3, stride=2): expected 2, got 3
+
+The checks:
+
+- :func:`check_equal`: ints, bools, strings, tuples and lists (element by element).
+- :func:`check_close`: one number, within a tolerance.
+- :func:`check_tensor_close`: a tensor: its type, then shape, then dtype, then
+  values (the first differing index, both values, the largest difference).
+- :func:`check_raises`: that calling a function raises a given exception.
+- :func:`check_is_student_code`: that an answer is the student's own code, not
+  the course's reference or the PyTorch operation the exercise asks to write
+  (see :mod:`course.grading.guard`).
+
+Every check returns ``None``. That is on purpose: nbgrader reads the value of
+a test cell's last line as a partial score, so a check that returned a number
+could change a grade.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import re
+import sys
+import warnings
+
+import torch
+
+__all__ = [
+    "CheckFailure",
+    "NotYourOwnCode",
+    "check_equal",
+    "check_close",
+    "check_tensor_close",
+    "check_raises",
+    "check_is_student_code",
+    "warnings_to_stdout",
+]
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message says what was expected and what came back."""
+
+
+class NotYourOwnCode(CheckFailure):
+    """An answer uses the reference (or the library operation) it was asked to write."""
+
+
+# --------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------
+
+def _short(value, limit: int = 120) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real problem
+        text = f"<{type(value).__name__} object>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kind(value) -> str:
+    """The type of ``value`` as a student would name it: int, float, Tensor, ..."""
+    return type(value).__name__
+
+
+def _number(value) -> str:
+    """A number printed briefly: ints exactly, floats with 6 significant digits."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.6g}"
+    return _short(value)
+
+
+def _fail(name: str, problem: str):
+    raise CheckFailure(f"{name}: {problem}")
+
+
+# --------------------------------------------------------------------------
+# check_equal
+# --------------------------------------------------------------------------
+
+def _int_problem(got, expected) -> str | None:
+    if isinstance(got, bool) or not isinstance(got, numbers.Integral):
+        hint = ""
+        if isinstance(got, float):
+            hint = " (sizes and counts are ints: use // for floor division, or int(...))"
+        elif isinstance(got, torch.Tensor):
+            hint = " (turn a one-element tensor into a Python int with .item() or int(...))"
+        return f"expected the int {expected}, got {_kind(got)} {_short(got)}{hint}"
+    if got != expected:
+        return f"expected {expected}, got {int(got)}"
+    return None
+
+
+def _difference(got, expected) -> str | None:
+    """What is wrong with ``got``, or None if it equals ``expected``."""
+    if isinstance(expected, torch.Tensor):
+        return _tensor_problem(got, expected, atol=0.0, rtol=0.0, check_dtype=True)
+    if isinstance(expected, bool):
+        if not isinstance(got, bool):
+            return f"expected the bool {expected}, got {_kind(got)} {_short(got)}"
+        return None if got == expected else f"expected {expected}, got {got}"
+    if isinstance(expected, numbers.Integral):
+        return _int_problem(got, expected)
+    if isinstance(expected, numbers.Real):
+        return _number_problem(got, expected, rel_tol=1e-9, abs_tol=0.0)
+    if isinstance(expected, (tuple, list)):
+        if isinstance(got, torch.Size):
+            got = tuple(got)  # printed as (1, 4, 3, 3), not torch.Size([1, 4, 3, 3])
+        if not isinstance(got, (tuple, list)):
+            return f"expected a {_kind(expected)} {_short(expected)}, got {_kind(got)} {_short(got)}"
+        if len(got) != len(expected):
+            return (f"expected {len(expected)} values {_short(expected)}, "
+                    f"got {len(got)}: {_short(got)}")
+        for i, (g, e) in enumerate(zip(got, expected)):
+            problem = _difference(g, e)
+            if problem is not None:
+                return f"expected {_short(expected)}, got {_short(got)}; at position {i}: {problem}"
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict, got {_kind(got)} {_short(got)}"
+        if set(got) != set(expected):
+            def keys(collection):
+                return "[" + ", ".join(sorted(repr(key) for key in collection)) + "]"
+            return (f"expected the keys {keys(expected)}, missing {keys(set(expected) - set(got))}, "
+                    f"unexpected {keys(set(got) - set(expected))}")
+        for key in expected:
+            problem = _difference(got[key], expected[key])
+            if problem is not None:
+                return f"at key {key!r}: {problem}"
+        return None
+    if type(got) is not type(expected) or got != expected:
+        return f"expected {_kind(expected)} {_short(expected)}, got {_kind(got)} {_short(got)}"
+    return None
+
+
+def check_equal(name: str, got, expected) -> None:
+    """Check ``got == expected`` exactly, including the type of each number.
+
+    For ints (sizes, counts) a float or a tensor is reported as the wrong
+    type even if its value is right: ``3.0`` cannot be used as a tensor size.
+    Tuples, lists and ``torch.Size`` compare element by element and are
+    interchangeable; the message names the first differing position.
+
+    >>> check_equal("conv_output_size(5, 3)", 3, 3)
+    >>> check_equal("conv_output_size(5, 3, stride=2)", 3, 2)
+    Traceback (most recent call last):
+    ...
+    course.grading.checks.CheckFailure: conv_output_size(5, 3, stride=2): expected 2, got 3
+    """
+    problem = _difference(got, expected)
+    if problem is not None:
+        _fail(name, problem)
+
+
+# --------------------------------------------------------------------------
+# check_close
+# --------------------------------------------------------------------------
+
+def _number_problem(got, expected, rel_tol, abs_tol) -> str | None:
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        hint = ""
+        if isinstance(got, torch.Tensor):
+            hint = " (turn a one-element tensor into a Python number with .item())"
+        return f"expected a number close to {_number(expected)}, got {_kind(got)} {_short(got)}{hint}"
+    got_f, expected_f = float(got), float(expected)
+    if math.isnan(got_f) and math.isnan(expected_f):
+        return None
+    if math.isclose(got_f, expected_f, rel_tol=rel_tol, abs_tol=abs_tol):
+        return None
+    return (f"expected {expected_f:.6g}, got {got_f:.6g} (difference {got_f - expected_f:.3g}; "
+            f"allowed: rel_tol={rel_tol:g}, abs_tol={abs_tol:g})")
+
+
+def check_close(name: str, got, expected, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
+    """Check that the number ``got`` is within tolerance of ``expected``
+    (``math.isclose``). Ints and floats are both accepted; tensors are not.
+
+    >>> check_close("separable_ratio(3, 1024)", 0.112, 1 / 1024 + 1 / 9, abs_tol=5e-4)
+    """
+    problem = _number_problem(got, expected, rel_tol, abs_tol)
+    if problem is not None:
+        _fail(name, problem)
+
+
+# --------------------------------------------------------------------------
+# check_tensor_close
+# --------------------------------------------------------------------------
+
+def _shape(t) -> tuple:
+    return tuple(t.shape)
+
+
+def _dtype_hint(got, expected) -> str:
+    if expected.is_floating_point() and got.is_floating_point():
+        return (" (create new tensors with the dtype of the input, e.g. x.new_zeros(...) "
+                "or torch.zeros(..., dtype=x.dtype))")
+    if expected.dtype == torch.int64:
+        return " (indices are int64: torch.long)"
+    return ""
+
+
+def _tensor_problem(got, expected, atol, rtol, check_dtype) -> str | None:
+    if not isinstance(got, torch.Tensor):
+        return (f"expected a torch.Tensor of shape {_shape(expected)} and dtype {expected.dtype}, "
+                f"got {_kind(got)} {_short(got)}")
+    if type(got) not in (torch.Tensor, torch.nn.Parameter):
+        return f"expected a plain torch.Tensor, got the tensor subclass {_kind(got)}"
+    if _shape(got) != _shape(expected):
+        return f"expected shape {_shape(expected)}, got {_shape(got)}"
+    if check_dtype and got.dtype != expected.dtype:
+        return f"expected dtype {expected.dtype}, got {got.dtype}{_dtype_hint(got, expected)}"
+
+    got = got.detach().cpu()
+    expected = expected.detach().cpu()
+    exact = not (expected.is_floating_point() or expected.is_complex()
+                 or got.is_floating_point() or got.is_complex())
+    if exact:
+        same = got.to(torch.int64) == expected.to(torch.int64) if got.dtype != expected.dtype else got == expected
+    else:
+        kind = torch.complex128 if (got.is_complex() or expected.is_complex()) else torch.float64
+        got, expected = got.to(kind), expected.to(kind)
+        same = torch.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(same.all()):
+        return None
+
+    wrong = (~same).nonzero()
+    first = tuple(int(i) for i in wrong[0])
+    tolerance = "exactly" if exact else f"with atol={atol:g}, rtol={rtol:g}"
+    diff = (got.to(torch.float64) - expected.to(torch.float64)).abs() if not got.is_complex() \
+        else (got - expected).abs()
+    finite = diff[torch.isfinite(diff)]
+    biggest = f"{float(finite.max()):.3g}" if finite.numel() else "nan"
+    index = first if len(first) != 1 else f"({first[0]},)"
+    return (f"{len(wrong)} of {expected.numel()} values differ ({tolerance}); "
+            f"first at index {index}: expected {_number(expected[first].item())}, "
+            f"got {_number(got[first].item())}; max abs difference {biggest}")
+
+
+def check_tensor_close(name: str, got, expected, atol: float = 1e-5, rtol: float = 1e-4,
+                       check_dtype: bool = True) -> None:
+    """Check a tensor against the expected one, in this order: that it is a
+    tensor, its shape, its dtype (unless ``check_dtype=False``), then its
+    values (``torch.isclose``: ``|got - expected| <= atol + rtol*|expected|``;
+    exact for integer tensors; NaN equals NaN).
+
+    The message for wrong values names the first differing index, both values
+    there, how many values differ and the largest absolute difference::
+
+        conv2d_naive(x, w): 3 of 36 values differ (with atol=1e-05, rtol=0.0001);
+        first at index (0, 1, 2): expected 0.5, got 0.75; max abs difference 0.25
+    """
+    if not isinstance(expected, torch.Tensor):
+        raise TypeError(f"check_tensor_close: expected must be a torch.Tensor, got {_kind(expected)}")
+    problem = _tensor_problem(got, expected, atol, rtol, check_dtype)
+    if problem is not None:
+        _fail(name, problem)
+
+
+# --------------------------------------------------------------------------
+# check_raises
+# --------------------------------------------------------------------------
+
+def check_raises(name: str, fn, exception_types, match: str | None = None) -> None:
+    """Check that ``fn()`` raises one of ``exception_types`` (a class or a tuple
+    of classes), with a message matching the regular expression ``match`` if
+    given.
+
+    >>> check_raises("conv_output_size(2, 3)", lambda: int("x"), ValueError)
+    """
+    if isinstance(exception_types, type):
+        exception_types = (exception_types,)
+    exception_types = tuple(exception_types)
+    wanted = " or ".join(t.__name__ for t in exception_types)
+    try:
+        result = fn()
+    except exception_types as error:
+        if match is not None and not re.search(match, str(error)):
+            _fail(name, f"raised {type(error).__name__} as expected, but its message {str(error)!r} "
+                        f"does not match {match!r}")
+        return None
+    except Exception as error:
+        raise CheckFailure(f"{name}: expected {wanted}, got {type(error).__name__}: {error}") from error
+    _fail(name, f"expected {wanted} to be raised, but it returned {_kind(result)} {_short(result)}")
+
+
+# --------------------------------------------------------------------------
+# check_is_student_code
+# --------------------------------------------------------------------------
+
+def check_is_student_code(name: str, fn, forbidden=(), student_module: str = "__main__") -> None:
+    """Check that ``fn`` is a function written in the notebook that reaches none
+    of the ``forbidden`` objects, in addition to the course library's
+    reference implementations (always forbidden).
+
+    ``forbidden`` holds rules from :mod:`course.grading.guard` (for example
+    ``guard.CONVOLUTION``). This is the static half of the guard: it finds
+    forbidden objects bound *before* ``fn`` runs (imported under another
+    name, stored in a default argument, a closure, a global container, a
+    class attribute). :func:`course.grading.guard.student_function` adds the
+    run-time half.
+
+    Raises :class:`NotYourOwnCode` naming what was found.
+    """
+    from course.grading import guard  # the guard imports this module: import it lazily
+
+    problem = guard.static_problem(name, fn, forbidden, student_module=student_module)
+    if problem is not None:
+        raise NotYourOwnCode(problem)
+
+
+# --------------------------------------------------------------------------
+# Warnings
+# --------------------------------------------------------------------------
+
+def _show_on_stdout(message, category, filename, lineno, file=None, line=None):
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def warnings_to_stdout() -> None:
+    """Print Python warnings on stdout instead of stderr.
+
+    nbgrader gives a test cell no points when anything is written to stderr,
+    so a harmless warning (a deprecation in correct code) would cost points.
+    Shown on stdout, the warning is still visible but does not change grades.
+    """
+    warnings.showwarning = _show_on_stdout

@@ -1,0 +1,674 @@
+"""The anti-reference guard: no points for answering with the reference.
+
+An assignment asks students to write operations that already exist in the
+``course`` library (the reference the hidden tests compare with) and in
+PyTorch. An answer that calls them instead is correct but earns nothing. The
+guard has two halves, both used by :func:`student_function`:
+
+1. **Static** (:func:`static_problem`, behind ``checks.check_is_student_code``),
+   before the function runs: the answer must be a Python function defined in
+   the notebook (``__module__ == "__main__"``), not the reference itself (by
+   identity, by module, or a copy of its ``__code__``). Then its bytecode is
+   read: every global or closure name it loads, followed through attribute
+   chains (``F.conv2d``, ``torch.nn.functional.conv2d``, ``course.conv.conv2d``),
+   its default arguments, the student's own helper functions and classes it
+   reaches, and the contents of containers it loads, are matched against the
+   forbidden rules. This catches a forbidden function bound before the test
+   runs under another name (``from torch.nn.functional import conv2d as c``).
+
+2. **Run time** (:func:`forbidden_calls`), while the answer runs inside a
+   hidden test: every forbidden function is replaced *in its module* (for
+   example ``torch.nn.functional.conv2d``, ``torch.conv2d``,
+   ``torch.ops.aten.conv2d`` and every function of ``course.conv``) by a
+   stand-in that records the call and raises :class:`NotYourOwnCode`
+   ("this part asks you to write X yourself, not to call Y"). The originals
+   are restored afterwards, also when the answer raises or is interrupted.
+   A recorded call fails the test even if the answer caught the exception.
+   The hidden test computes the expected values outside this context.
+
+A rule (:class:`Rule`) names what a part forbids. The course library is always
+forbidden (every function or class defined in ``course`` except
+``course.grading`` and ``course._checks``); the others are chosen per part:
+
+    CONVOLUTION             every convolution op (F.conv2d, torch.convolution,
+                            nn.Conv2d, torch.ops.aten.conv2d, scipy.signal.correlate2d...)
+    TRANSPOSED_CONVOLUTION  conv_transpose*, torch.convolution (it has a
+                            ``transposed`` flag), torch.nn.grad.conv2d_input
+    UNFOLD                  F.unfold / im2col (allowed where im2col is the lesson)
+    MAX_POOL, MAX_UNPOOL    F.max_pool2d (with indices), F.max_unpool2d, ...
+    LAYERS                  nn.Conv2d, nn.Linear (for counting parameters by hand)
+
+Typical hidden test::
+
+    import sys; [sys.modules.pop(m) for m in list(sys.modules) if m.startswith("course.grading")]
+    from course.grading import guard as _g, checks as _c    # re-read from disk
+    _ref = _g.fresh_reference()                              # untouched course.conv, ...
+    _f = _g.student_function("conv2d_naive", conv2d_naive, _g.CONVOLUTION + _g.UNFOLD)
+    _c.check_tensor_close("conv2d_naive(x, w)", _f(x, w), _ref.conv.conv2d(x, w))
+
+Tampering: a notebook can monkeypatch the checks (``checks.check_tensor_close
+= lambda *a: None``) or the reference (``course.conv.conv2d = my_conv2d``).
+Hidden tests therefore drop ``course.grading`` from ``sys.modules`` and import
+it again (the modules are executed again from their files), and compare with
+:func:`fresh_reference`, private copies of the course modules executed from
+their files and never registered in ``sys.modules``.
+
+What it cannot catch (it is a deterrent, not a sandbox): code that runs in
+the grading kernel can do anything the kernel can. A determined student can
+patch ``torch`` itself (``torch.isclose``), the import system
+(``sys.meta_path``, ``builtins.__import__``), IPython's cell execution, or the
+files of the installed library (grade in a container with a read-only
+library); fetch a forbidden function dynamically from an object the run-time
+half cannot patch (``getattr(torch._C._VariableFunctions, "conv" + "2d")``,
+a read-only C type); or reimplement the op through an unlisted path
+(autograd of a convolution, ``torch.fft``, ``Tensor.unfold``, ``as_strided``).
+Those are visible in the submitted code: read it.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dis
+import functools
+import importlib
+import inspect
+import itertools
+import os
+import re
+import sys
+import types
+import warnings
+
+from course.grading.checks import NotYourOwnCode, _short
+
+__all__ = [
+    "Rule",
+    "COURSE",
+    "CONVOLUTION",
+    "TRANSPOSED_CONVOLUTION",
+    "UNFOLD",
+    "MAX_POOL",
+    "MAX_UNPOOL",
+    "LAYERS",
+    "static_problem",
+    "forbidden_calls",
+    "student_function",
+    "fresh_reference",
+]
+
+_COURSE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_GRADING_DIR = os.path.dirname(os.path.abspath(__file__))
+# Parts of the course library that answers may use.
+_ALLOWED_COURSE_MODULES = ("course.grading", "course._checks")
+
+_MISSING = object()
+
+
+# --------------------------------------------------------------------------
+# Naming objects
+# --------------------------------------------------------------------------
+
+def _attr(obj, name, default=None):
+    """``getattr`` that never raises (objects may define odd ``__getattr__``)."""
+    try:
+        return getattr(obj, name, default)
+    except Exception:
+        return default
+
+
+def _module_of(obj) -> str:
+    module = _attr(obj, "__module__")
+    return module if isinstance(module, str) else ""
+
+
+def _name_of(obj) -> str:
+    name = _attr(obj, "__name__")
+    return name if isinstance(name, str) else ""
+
+
+# Where a forbidden object is looked for to name it as students write it.
+_CANONICAL_OWNERS = ("torch.nn.functional", "torch", "torch.nn", "torch.ops.aten", "torch._C._nn",
+                     "torch.nn.grad", "scipy.signal", "scipy.ndimage")
+
+
+def _course_module_of_file(filename: str) -> str:
+    """``.../course/conv.py`` -> ``course.conv``."""
+    relative = os.path.relpath(os.path.abspath(filename), os.path.dirname(_COURSE_DIR))
+    return os.path.splitext(relative)[0].replace(os.sep, ".")
+
+
+def _label(obj) -> str:
+    """A dotted name for ``obj``, as students would write it: ``torch.nn.functional.conv2d``,
+    ``torch.ops.aten.conv2d``, ``course.conv.conv2d``."""
+    module, name = _module_of(obj), _name_of(obj)
+    if isinstance(obj, types.FunctionType) and _is_course_file(obj.__code__.co_filename) \
+            and not _is_course_module(module):
+        return f"a copy of {_course_module_of_file(obj.__code__.co_filename)}.{obj.__code__.co_name}"
+    if name:
+        for path in _CANONICAL_OWNERS + ((module,) if module else ()):
+            owner = _resolve(path, import_missing=False)
+            if owner is not None and _static_attr(owner, name) is obj:
+                return f"{path}.{name}"
+    qualname = _attr(obj, "__qualname__")
+    if isinstance(qualname, str) and "<locals>" not in qualname and module:
+        return f"{module}.{qualname}"
+    if module and name:
+        return f"{module}.{name}"
+    return name or _short(obj)
+
+
+def _is_course_module(name: str) -> bool:
+    if name != "course" and not name.startswith("course."):
+        return False
+    return not any(name == allowed or name.startswith(allowed + ".")
+                   for allowed in _ALLOWED_COURSE_MODULES)
+
+
+def _is_course_file(filename) -> bool:
+    """Is ``filename`` a source file of the course library (outside the allowed modules)?"""
+    if not isinstance(filename, str):
+        return False
+    path = os.path.abspath(filename)
+    return path.startswith(_COURSE_DIR + os.sep) and _is_course_module(_course_module_of_file(path))
+
+
+def _resolve(path: str, import_missing: bool):
+    """The object at a dotted path (``torch.ops.aten``), or None if unavailable."""
+    parts = path.split(".")
+    if parts[0] not in sys.modules and not import_missing:
+        return None
+    try:
+        obj = importlib.import_module(parts[0])
+        for part in parts[1:]:
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    return obj
+
+
+# --------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------
+
+class Rule:
+    """What a part may not use.
+
+    ``matches(obj)`` recognises a forbidden object wherever it is found (the
+    static half); ``targets()`` lists ``(owner, attribute, label)`` places
+    to patch while the answer runs (the run-time half). Rules add up with
+    ``+`` into a tuple.
+    """
+
+    description = "a forbidden function"
+
+    def matches(self, obj) -> bool:
+        raise NotImplementedError
+
+    def targets(self):
+        raise NotImplementedError
+
+    def __add__(self, other):
+        return _as_rules(self) + _as_rules(other)
+
+    def __radd__(self, other):
+        return _as_rules(other) + _as_rules(self)
+
+    def __repr__(self):
+        return f"<Rule: {self.description}>"
+
+
+class _CourseRule(Rule):
+    """Every function and class defined in the course library (but ``course.grading``)."""
+
+    description = "the course library's reference implementation"
+
+    def matches(self, obj) -> bool:
+        if isinstance(obj, types.ModuleType):
+            return False
+        if isinstance(obj, (types.FunctionType, type, types.BuiltinFunctionType)):
+            if _is_course_module(_module_of(obj)):
+                return True
+        if isinstance(obj, types.FunctionType) and _is_course_file(obj.__code__.co_filename):
+            return True  # a copy: types.FunctionType(course.conv.conv2d.__code__, globals())
+        return False
+
+    def targets(self):
+        for module_name, module in list(sys.modules.items()):
+            if module is None or not _is_course_module(module_name):
+                continue
+            for attr, value in list(vars(module).items()):
+                if attr.startswith("__") or isinstance(value, types.ModuleType):
+                    continue
+                if isinstance(value, (types.FunctionType, type)) and self.matches(value):
+                    yield module, attr, _label(value)
+
+
+# Where PyTorch keeps its operations, as Python sees them.
+_TORCH_OWNERS = (
+    "torch",
+    "torch.nn.functional",
+    "torch._C._nn",
+    "torch._C._VariableFunctions",   # read-only: matched statically only
+    "torch.nn",
+    "torch.nn.modules",
+    "torch.nn.modules.conv",
+    "torch.nn.modules.linear",
+    "torch.nn.modules.pooling",
+    "torch.nn.modules.fold",
+    "torch.nn.grad",
+    "torch.ops.aten",
+)
+_SCIPY_OWNERS = ("scipy.signal", "scipy.ndimage")
+# torch.ops.aten creates its entries on first access, so vars() shows only
+# those already used: these are created (by getattr) to be patched.
+_ATEN_NAMES = (
+    "conv1d", "conv2d", "conv3d", "convolution", "_convolution", "_convolution_mode",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolution_backward",
+    "_conv_depthwise2d", "conv_depthwise3d", "slow_conv_transpose2d", "slow_conv_dilated2d",
+    "thnn_conv2d", "_slow_conv2d_forward", "mkldnn_convolution", "conv_tbc",
+    "im2col", "max_pool2d", "max_pool2d_with_indices", "adaptive_max_pool2d",
+    "fractional_max_pool2d", "max_unpool2d", "linear",
+)
+
+
+class _PatternRule(Rule):
+    """Functions and classes of PyTorch (or SciPy) whose name matches a pattern."""
+
+    def __init__(self, description, torch_pattern, scipy_pattern=None, owners=_TORCH_OWNERS):
+        self.description = description
+        self.patterns = {"torch": re.compile(torch_pattern, re.IGNORECASE)}
+        self.owners = tuple(owners)
+        if scipy_pattern is not None:
+            self.patterns["scipy"] = re.compile(scipy_pattern, re.IGNORECASE)
+            self.owners += _SCIPY_OWNERS
+
+    def matches(self, obj) -> bool:
+        if isinstance(obj, types.ModuleType) or not callable(obj):
+            return False
+        package = _module_of(obj).split(".")[0]
+        pattern = self.patterns.get(package)
+        if pattern is None and isinstance(obj, types.FunctionType):
+            # a copy of a torch function made with types.FunctionType(f.__code__, ...)
+            filename = obj.__code__.co_filename
+            pattern = next((p for pkg, p in self.patterns.items()
+                            if f"{os.sep}{pkg}{os.sep}" in filename), None)
+        return bool(pattern and pattern.search(_name_of(obj)))
+
+    def targets(self):
+        for path in self.owners:
+            package = path.split(".")[0]
+            owner = _resolve(path, import_missing=(package == "torch"))
+            if owner is None:
+                continue
+            pattern = self.patterns[package]
+            if path == "torch.ops.aten":
+                names = [n for n in _ATEN_NAMES if pattern.search(n)]
+            else:
+                try:
+                    names = [n for n in vars(owner) if pattern.search(n)]
+                except TypeError:  # no __dict__ (torch._C._VariableFunctions)
+                    continue
+            for name in names:
+                if name.startswith("__"):
+                    continue
+                value = _attr(owner, name, _MISSING)
+                if value is _MISSING or isinstance(value, types.ModuleType) or not callable(value):
+                    continue
+                yield owner, name, f"{path}.{name}"
+
+
+COURSE = _CourseRule()
+CONVOLUTION = _PatternRule("a convolution operation", r"conv(?!ert)",
+                           scipy_pattern=r"correlate|convolve")
+TRANSPOSED_CONVOLUTION = _PatternRule("a transposed convolution",
+                                      r"conv_?transpose|convolution|conv[123]d_input|conv_tbc")
+UNFOLD = _PatternRule("im2col (unfold)", r"unfold|im2col")
+MAX_POOL = _PatternRule("a max pooling operation", r"max_?pool")
+MAX_UNPOOL = _PatternRule("max unpooling", r"max_?unpool")
+LAYERS = _PatternRule("a torch.nn layer", r"^_?(lazy)?(conv|linear|bilinear)")
+
+
+def _as_rules(forbidden) -> tuple:
+    if isinstance(forbidden, Rule):
+        return (forbidden,)
+    if forbidden is None:
+        return ()
+    rules = tuple(forbidden)
+    for rule in rules:
+        if not isinstance(rule, Rule):
+            raise TypeError(f"forbidden must hold guard rules (e.g. guard.CONVOLUTION), got {rule!r}")
+    return rules
+
+
+def _with_course(forbidden) -> tuple:
+    rules = _as_rules(forbidden)
+    return rules if COURSE in rules else (COURSE,) + rules
+
+
+# --------------------------------------------------------------------------
+# The static half
+# --------------------------------------------------------------------------
+
+_LOAD_GLOBAL = {"LOAD_GLOBAL", "LOAD_NAME"}
+_LOAD_DEREF = {"LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_DEREF"}
+_LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _static_attr(obj, name):
+    """``obj.name`` without running properties or ``__getattr__``."""
+    try:
+        return inspect.getattr_static(obj, name)
+    except AttributeError:
+        if isinstance(obj, types.ModuleType):
+            return sys.modules.get(f"{obj.__name__}.{name}", _MISSING)
+        return _MISSING
+    except Exception:
+        return _MISSING
+
+
+class _Scan:
+    """Walks what a function can reach by name, looking for forbidden objects."""
+
+    MAX_ITEMS = 1000   # per container
+    MAX_DEPTH = 8
+
+    def __init__(self, rules, student_module):
+        self.rules = rules
+        self.student_module = student_module
+        self.seen = {}       # id -> object (kept alive so ids stay unique)
+        self.finding = None  # (path, label, description)
+
+    def match(self, obj):
+        for rule in self.rules:
+            try:
+                if rule.matches(obj):
+                    return rule
+            except Exception:
+                continue
+        return None
+
+    def _is_student(self, obj) -> bool:
+        return _module_of(obj) == self.student_module
+
+    def visit(self, obj, path, depth):
+        if self.finding is not None or isinstance(obj, _SCALARS):
+            return
+        if id(obj) in self.seen:
+            return
+        self.seen[id(obj)] = obj
+        rule = self.match(obj)
+        if rule is not None:
+            self.finding = (path, _label(obj), rule.description)
+            return
+        if depth >= self.MAX_DEPTH or isinstance(obj, types.ModuleType):
+            return
+        if type(obj).__module__ == "torch" and type(obj).__name__ in ("Tensor", "Parameter"):
+            return
+        if isinstance(obj, (staticmethod, classmethod, types.MethodType)):
+            self.visit(obj.__func__, path, depth + 1)
+        elif isinstance(obj, property):
+            for accessor in (obj.fget, obj.fset, obj.fdel):
+                self.visit(accessor, path, depth + 1)
+        elif isinstance(obj, functools.partial):
+            self.visit(obj.func, f"{path}.func", depth + 1)
+            for i, arg in enumerate(obj.args):
+                self.visit(arg, f"{path}.args[{i}]", depth + 1)
+            for key, arg in obj.keywords.items():
+                self.visit(arg, f"{path}.keywords[{key!r}]", depth + 1)
+        elif isinstance(obj, types.FunctionType):
+            if self._is_student(obj):
+                self.function(obj, path, depth)
+            wrapped = obj.__dict__.get("__wrapped__", _MISSING)
+            if wrapped is not _MISSING:
+                self.visit(wrapped, f"{path}.__wrapped__", depth + 1)
+        elif isinstance(obj, type):
+            if self._is_student(obj):
+                for key, value in list(itertools.islice(vars(obj).items(), self.MAX_ITEMS)):
+                    if not (key.startswith("__") and key.endswith("__")) or key in ("__call__", "__init__"):
+                        self.visit(value, f"{path}.{key}", depth + 1)
+        elif isinstance(obj, dict):
+            for key, value in list(itertools.islice(obj.items(), self.MAX_ITEMS)):
+                self.visit(value, f"{path}[{_short(key, 30)}]", depth + 1)
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for i, value in enumerate(list(itertools.islice(obj, self.MAX_ITEMS))):
+                self.visit(value, f"{path}[{i}]", depth + 1)
+        elif self._is_student(type(obj)):
+            # An instance of a class defined in the notebook: its attributes and class.
+            try:
+                attributes = object.__getattribute__(obj, "__dict__")
+            except Exception:
+                attributes = {}
+            for key, value in list(itertools.islice(attributes.items(), self.MAX_ITEMS)):
+                self.visit(value, f"{path}.{key}", depth + 1)
+            self.visit(type(obj), f"type({path})", depth + 1)
+            call = _static_attr(type(obj), "__call__")
+            if call is not _MISSING:
+                self.visit(call, f"{path}.__call__", depth + 1)
+
+    def function(self, fn, path, depth):
+        code = fn.__code__
+        closure = {}
+        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                closure[var] = cell.cell_contents
+            except ValueError:  # an empty cell
+                pass
+        for i, default in enumerate(fn.__defaults__ or ()):
+            self.visit(default, f"{path} (default argument {i + 1})", depth + 1)
+        for key, default in (fn.__kwdefaults__ or {}).items():
+            self.visit(default, f"{path} (default of {key})", depth + 1)
+        for var, value in closure.items():
+            self.visit(value, f"{path} -> {var}", depth + 1)
+        self.code(code, fn.__globals__, closure, path, depth)
+
+    def code(self, code, globals_, closure, path, depth):
+        builtin_names = globals_.get("__builtins__", builtins)
+        if isinstance(builtin_names, types.ModuleType):
+            builtin_names = vars(builtin_names)
+        current, where = _MISSING, ""
+        for instruction in dis.get_instructions(code):
+            op, name = instruction.opname, instruction.argval
+            if op in _LOAD_GLOBAL:
+                current = globals_.get(name, builtin_names.get(name, _MISSING))
+                where = name
+            elif op in _LOAD_DEREF:
+                current, where = closure.get(name, _MISSING), name
+            elif op in _LOAD_ATTR and current is not _MISSING:
+                current = _static_attr(current, name)
+                where = f"{where}.{name}"
+            else:
+                current = _MISSING
+                continue
+            if current is not _MISSING:
+                self.visit(current, f"{path} -> {where}", depth + 1)
+            if self.finding is not None:
+                return
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                self.code(const, globals_, {}, path, depth + 1)
+
+
+def _unwrap(fn):
+    """The function behind decorators (``functools.wraps``), partials and bound methods."""
+    seen = set()
+    while id(fn) not in seen:
+        seen.add(id(fn))
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(fn, types.MethodType):
+            fn = fn.__func__
+        elif isinstance(fn, types.FunctionType) and "__wrapped__" in fn.__dict__:
+            fn = fn.__dict__["__wrapped__"]
+        elif not isinstance(fn, types.FunctionType) and _attr(fn, "__wrapped__") is not None \
+                and not _module_of(fn).startswith(("torch", "course")):
+            fn = _attr(fn, "__wrapped__")  # functools.lru_cache and friends
+        else:
+            break
+    return fn
+
+
+def static_problem(name: str, fn, forbidden=(), student_module: str = "__main__"):
+    """Why ``fn`` is not the student's own code, or None if nothing was found.
+
+    See the module docstring for what is looked at. The course library is
+    always forbidden; ``forbidden`` adds rules (``CONVOLUTION``, ...).
+    """
+    rules = _with_course(forbidden)
+    scan = _Scan(rules, student_module)
+    ask = f"this part asks you to write {name} yourself"
+
+    for candidate in (fn, _unwrap(fn)):
+        rule = scan.match(candidate)
+        if rule is not None:
+            return (f"{name}: this is {_label(candidate)} ({rule.description}), not your own "
+                    f"code: {ask}, with def in the notebook.")
+    target = _unwrap(fn)
+    if not callable(fn):
+        return f"{name}: expected a function you define with def, got {type(fn).__name__} {_short(fn)}"
+    if not isinstance(target, types.FunctionType):
+        return (f"{name}: expected a function you define with def in the notebook, "
+                f"got {type(target).__name__} {_short(target)}")
+    if target.__module__ != student_module:
+        return (f"{name}: expected a function defined in the notebook, got {_label(target)} "
+                f"from the module {target.__module__}: {ask}")
+
+    scan.function(target, name, 0)
+    if scan.finding is not None:
+        path, label, description = scan.finding
+        return (f"{name}: {ask}, but it uses {label} ({description}), reached as {path}. "
+                f"Write it without {label}: no points for this part otherwise.")
+    return None
+
+
+# --------------------------------------------------------------------------
+# The run-time half
+# --------------------------------------------------------------------------
+
+class _StandIn:
+    """Takes the place of a forbidden function while an answer runs."""
+
+    def __init__(self, part, label, description, calls):
+        self._part, self._label, self._description, self._calls = part, label, description, calls
+
+    def _stop(self):
+        self._calls.append(self._label)
+        raise NotYourOwnCode(
+            f"{self._part}: this part asks you to write {self._part} yourself, not to call "
+            f"{self._label} ({self._description}). No points for this part while it does."
+        )
+
+    def __call__(self, *args, **kwargs):
+        self._stop()
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._stop()
+
+    def __repr__(self):
+        return f"<forbidden in {self._part}: {self._label}>"
+
+
+def _collect_targets(rules):
+    """``(owner, attribute, label, description)`` for every place to patch, once each."""
+    targets, done = [], set()
+    for rule in rules:
+        for owner, attr, label in rule.targets():
+            if (id(owner), attr) not in done:
+                done.add((id(owner), attr))
+                targets.append((owner, attr, label, rule.description))
+    return targets
+
+
+@contextlib.contextmanager
+def _patched(part, targets):
+    calls = []
+    patched = []  # (owner, attribute, original)
+    try:
+        for owner, attr, label, description in targets:
+            try:
+                original = getattr(owner, attr)
+                setattr(owner, attr, _StandIn(part, label, description, calls))
+            except Exception:  # read-only (a C type): the static half covers it
+                continue
+            patched.append((owner, attr, original))
+        yield calls
+    finally:
+        for owner, attr, original in reversed(patched):
+            try:
+                setattr(owner, attr, original)
+            except Exception:  # never leave the others patched
+                pass
+    if calls:
+        raise NotYourOwnCode(
+            f"{part}: this part asks you to write {part} yourself, but your code called "
+            f"{', '.join(dict.fromkeys(calls))}. No points for this part while it does."
+        )
+
+
+def forbidden_calls(part: str, forbidden=()):
+    """Context manager: within it, calling anything the rules forbid raises NotYourOwnCode.
+
+    The forbidden functions are replaced in their modules and put back when
+    the block ends, however it ends. If an answer called one and caught the
+    exception, the block still raises at its end. The course library is
+    always included.
+
+    >>> with forbidden_calls("conv2d_naive", CONVOLUTION):   # doctest: +SKIP
+    ...     got = conv2d_naive(x, w)
+    """
+    return _patched(part, _collect_targets(_with_course(forbidden)))
+
+
+def student_function(name: str, fn, forbidden=(), student_module: str = "__main__"):
+    """The student's ``fn``, checked and wrapped for a hidden test.
+
+    Raises :class:`NotYourOwnCode` now if the static half finds a forbidden
+    object. Returns a function that calls ``fn`` inside
+    :func:`forbidden_calls`, with warnings silenced (nbgrader gives no points
+    to a test cell that writes to stderr, and a warning goes there). The
+    places to patch are listed once, here, so each call costs little.
+    """
+    problem = static_problem(name, fn, forbidden, student_module=student_module)
+    if problem is not None:
+        raise NotYourOwnCode(problem)
+    targets = _collect_targets(_with_course(forbidden))
+
+    def run(*args, **kwargs):
+        with _patched(name, targets), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+# --------------------------------------------------------------------------
+# Untouched copies of the reference
+# --------------------------------------------------------------------------
+
+def fresh_reference(*names):
+    """Private copies of course modules, executed again from their files.
+
+    Returns a namespace with one attribute per module, named by its last
+    component: ``fresh_reference()`` gives ``.conv``, ``.upsample`` and
+    ``.complexity``. The copies are never registered in ``sys.modules``, so
+    whatever a notebook did to ``course.conv`` does not reach them; the
+    notebook's modules are left as they were.
+    """
+    names = names or ("course.conv", "course.upsample", "course.complexity")
+    for name in names:
+        if not _is_course_module(name):
+            raise ValueError(f"fresh_reference loads course modules, got {name!r}")
+    ours = lambda module_name: module_name == "course" or module_name.startswith("course.")  # noqa: E731
+    saved = {key: module for key, module in sys.modules.items() if ours(key)}
+    for key in saved:
+        del sys.modules[key]
+    try:
+        modules = [importlib.import_module(name) for name in names]
+    finally:
+        for key in [key for key in sys.modules if ours(key)]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+    return types.SimpleNamespace(**{name.rsplit(".", 1)[-1]: module for name, module in zip(names, modules)})
