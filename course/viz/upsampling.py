@@ -1,0 +1,481 @@
+"""Upsampling: unpooling, transposed convolution step by step, checkerboard artefacts.
+
+- :func:`unpooling_figure`: nearest, bed of nails and max unpooling side by
+  side, after a max pooling that remembers where its maxima were.
+- :func:`transposed_conv_steps_figure`: every input pixel stamps the kernel,
+  scaled by its value, into the output; the stamps add up to
+  ``course.conv.conv_transpose2d``. :func:`transposed_conv_stamp_figure`
+  draws one step and :func:`transposed_conv_explorer` steps with a slider.
+- :func:`checkerboard_figure` / :func:`checkerboard_explorer`: how many stamps
+  each output pixel receives. When ``kernel_size`` is not a multiple of
+  ``stride`` some pixels get more than others: the checkerboard artefacts of
+  transposed convolutions (Odena et al., 2016). Resizing then convolving has none.
+
+Every number drawn comes from the library (``course.conv``, ``course.upsample``).
+
+Example, the 2x2 -> 5x5 transposed convolution of the lecture::
+
+    >>> fig = transposed_conv_steps_figure()          # x = [[1, 2], [3, 4]], 3x3 kernel of ones, stride 2
+    >>> grid_texts(fig.axes[2], "output")[(2, 2)]     # the centre receives all four stamps
+    '10'
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from course._checks import check_int, check_pair
+from course.conv import conv2d, conv_transpose2d, max_pool2d
+from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
+from course.viz.explorer import Explorer, View, slider
+from course.viz.grids import (INPUT_COLOR, KERNEL_COLOR, OUTPUT_COLOR, PADDING_COLOR, STAMP_COLOR, as_array,
+                              draw_grid, grid_axes, highlight_cells, outline_cells)
+from course.viz.grids import grid_texts  # noqa: F401  (used by the docstring examples)
+
+__all__ = [
+    "unpooling_figure",
+    "TransposedConvSteps", "transposed_conv_steps", "transposed_conv_steps_figure", "transposed_conv_stamp_figure",
+    "transposed_conv_explorer",
+    "overlap_counts", "checkerboard_figure", "checkerboard_explorer",
+]
+
+DEFAULT_POOL_INPUT = [[1, 2, 6, 3],
+                      [3, 5, 2, 1],
+                      [1, 2, 2, 1],
+                      [7, 3, 4, 8]]
+DEFAULT_TRANSPOSED_INPUT = [[1, 2],
+                            [3, 4]]
+
+
+# --------------------------------------------------------------------------- unpooling
+
+def unpooling_figure(x=None, scale_factor=2):
+    """Three ways to undo a ``scale_factor x scale_factor`` max pooling, side by side.
+
+    Top row: the pooling input ``x`` (2-D; default a 4x4 example) with its
+    maxima filled and the pooling windows dashed; the pooled values
+    ``max_pool2d(x, scale_factor)``; and the indices it returns (where each
+    maximum was, as ``row * W + col`` in ``x``). Bottom row: the pooled values
+    unpooled by ``unpool_nearest``, ``unpool_bed_of_nails`` and
+    ``max_unpool2d`` (back to where the maxima were, zeros elsewhere).
+
+    The texts of the panels carry the gids ``"x"``, ``"values"``,
+    ``"indices"``, ``"nearest"``, ``"bed_of_nails"`` and ``"max_unpool"``
+    (read them with ``grid_texts``); the filled cells ``"argmax"``,
+    ``"nails"`` and ``"landed"``.
+
+    >>> fig = unpooling_figure()
+    >>> [ax.get_title().split("\\n")[0] for ax in fig.axes][3:]
+    ['unpool_nearest', 'unpool_bed_of_nails', 'max_unpool2d']
+    """
+    s = check_int("scale_factor", scale_factor, minimum=1)
+    x = torch.as_tensor(as_array("x", DEFAULT_POOL_INPUT if x is None else x), dtype=torch.float32)
+    H, W = x.shape
+    if H < s or W < s:
+        raise ValueError(f"x must be at least scale_factor x scale_factor = {s}x{s} to be pooled, "
+                         f"got shape {tuple(x.shape)}")
+    batch = x[None, None]
+    values, indices = max_pool2d(batch, s, return_indices=True)
+    nearest = unpool_nearest(values, s)[0, 0]
+    nails = unpool_bed_of_nails(values, s)[0, 0]
+    unpooled = max_unpool2d(values, indices, s, output_size=(H, W))[0, 0]
+    values, indices = values[0, 0], indices[0, 0]
+    argmax = [divmod(int(i), W) for i in indices.flatten()]
+
+    panels = [
+        ("x", x, f"x: the input of\nmax_pool2d(x, {s})", INPUT_COLOR),
+        ("values", values, f"pooled values\n{values.shape[0]}×{values.shape[1]}", OUTPUT_COLOR),
+        ("indices", indices, f"indices\n(row·{W} + col in x)", "0.93"),
+        ("nearest", nearest, "unpool_nearest\n(copy into the block)", INPUT_COLOR),
+        ("bed_of_nails", nails, "unpool_bed_of_nails\n(top-left, zeros elsewhere)", INPUT_COLOR),
+        ("max_unpool", unpooled, "max_unpool2d\n(back where the max was)", INPUT_COLOR),
+    ]
+    rows = max(H, nearest.shape[0])
+    fig, axes = plt.subplots(2, 3, figsize=(7.2, 5.6))
+    plt.close(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.8, hspace=0.4, wspace=0.15)
+    frame = (rows, max(W, nearest.shape[1]))
+    for ax, (name, grid, title, colour) in zip(axes.flat, panels, strict=True):
+        grid_axes(ax, *grid.shape, frame=frame, title=title)
+        draw_grid(ax, grid, facecolor=colour, gid=name)
+
+    ax_x, ax_nails, ax_max = axes[0, 0], axes[1, 1], axes[1, 2]
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            outline_cells(ax_x, i * s, j * s, s, s, color="0.3", linewidth=1.2, linestyle="--", gid="pool_window")
+    highlight_cells(ax_x, argmax, color=KERNEL_COLOR, gid="argmax")
+    highlight_cells(ax_nails, [(i * s, j * s) for i in range(values.shape[0]) for j in range(values.shape[1])],
+                    color=STAMP_COLOR, alpha=0.35, gid="nails")
+    highlight_cells(ax_max, argmax, color=KERNEL_COLOR, gid="landed")
+    fig.suptitle(f"Unpooling ×{s}: the pooled values (top middle) go back to {H}×{W}\n"
+                 "max_unpool2d puts each where max_pool2d found it (blue): it needs the indices",
+                 fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- transposed convolution
+
+@dataclass(frozen=True)
+class TransposedConvSteps:
+    """A transposed convolution taken apart into its stamps (see :func:`transposed_conv_steps`).
+
+    ``sums[k]`` is the output after the first ``k`` stamps, before cropping
+    the padding (``sums[0]`` is all zeros); ``stamps[k - 1] = (i, j, top, left)``
+    says that step ``k`` stamped ``x[i, j] * kernel`` with its top-left corner
+    at ``(top, left)``. ``output`` is ``conv_transpose2d(x, kernel, stride,
+    padding)``: ``sums[-1]`` with ``padding`` cropped from each side.
+    """
+
+    x: torch.Tensor
+    kernel: torch.Tensor
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    stamps: list[tuple[int, int, int, int]]
+    sums: list[torch.Tensor]
+    output: torch.Tensor
+
+    def cropped(self, k: int) -> torch.Tensor:
+        """``sums[k]`` with the padding cropped: the output so far."""
+        (pH, pW), (H, W) = self.padding, self.output.shape
+        return self.sums[k][pH:pH + H, pW:pW + W]
+
+
+def transposed_conv_steps(x=None, kernel=None, stride=2, padding=0) -> TransposedConvSteps:
+    """Split ``conv_transpose2d(x, kernel, stride, padding)`` into one stamp per input pixel.
+
+    ``x`` (2-D, default ``[[1, 2], [3, 4]]``) and ``kernel`` (2-D, default a
+    3x3 of ones) are single-channel. Input pixel ``(i, j)`` stamps
+    ``x[i, j] * kernel`` at ``(i*stride, j*stride)``; as the transposed
+    convolution is linear, the sum of the first ``k`` stamps is
+    ``conv_transpose2d`` of ``x`` with every later pixel set to 0, which is
+    how the partial sums are computed here.
+
+    >>> steps = transposed_conv_steps()
+    >>> len(steps.stamps), tuple(steps.output.shape)
+    (4, (5, 5))
+    >>> torch.equal(steps.cropped(4), steps.output)
+    True
+    """
+    x = torch.as_tensor(as_array("x", DEFAULT_TRANSPOSED_INPUT if x is None else x), dtype=torch.float32)
+    kernel = torch.as_tensor(as_array("kernel", torch.ones(3, 3) if kernel is None else kernel),
+                             dtype=torch.float32)
+    stride = check_pair("stride", stride, minimum=1)
+    padding = check_pair("padding", padding, minimum=0)
+    weight = kernel[None, None]
+    output = conv_transpose2d(x[None, None], weight, stride=stride, padding=padding)[0, 0]
+
+    H, W = x.shape
+    order = [(i, j) for i in range(H) for j in range(W)]          # row by row
+    mask = torch.zeros(H, W)
+    sums = [conv_transpose2d((x * mask)[None, None], weight, stride=stride)[0, 0]]
+    stamps = []
+    for i, j in order:
+        mask[i, j] = 1
+        sums.append(conv_transpose2d((x * mask)[None, None], weight, stride=stride)[0, 0])
+        stamps.append((i, j, i * stride[0], j * stride[1]))
+    return TransposedConvSteps(x, kernel, stride, padding, stamps, sums, output)
+
+
+def _draw_sum(ax, steps: TransposedConvSteps, k: int, title: str, frame=None) -> None:
+    """The output after ``k`` stamps: the cropped border dashed, the last stamp framed in red."""
+    total = steps.sums[k]
+    (pH, pW), (H_out, W_out) = steps.padding, steps.output.shape
+    grid_axes(ax, *total.shape, frame=frame, title=title)
+    inside = np.zeros(total.shape, dtype=bool)
+    inside[pH:pH + H_out, pW:pW + W_out] = True
+    labels = [[_label(v) for v in row] for row in total.tolist()]
+    if not inside.all():  # the padding to crop: its own dashed cells, texts named "border"
+        border = [[text if not inside[r, c] else "" for c, text in enumerate(row)] for r, row in enumerate(labels)]
+        draw_grid(ax, shape=total.shape, labels=border, facecolor=PADDING_COLOR, edgecolor="0.55",
+                  linestyle="--", gid="border")
+        outline_cells(ax, pH, pW, H_out, W_out, color="0.3", linewidth=1.5, linestyle="--", gid="crop")
+    draw_grid(ax, steps.cropped(k), top=pH, left=pW, facecolor=OUTPUT_COLOR, gid="sum")
+    if k > 0:
+        _, _, top, left = steps.stamps[k - 1]
+        kH, kW = steps.kernel.shape
+        highlight_cells(ax, [(top + a, left + b) for a in range(kH) for b in range(kW)],
+                        color=STAMP_COLOR, alpha=0.25, gid="stamp")
+        outline_cells(ax, top, left, kH, kW, color=STAMP_COLOR, gid="stamp:outline")
+
+
+def _label(value: float) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def transposed_conv_stamp_figure(x=None, kernel=None, stride=2, padding=0, step=None):
+    """One step of a transposed convolution: the input, the kernel, the stamp, the sum so far.
+
+    ``step`` = ``k`` in ``0 .. x.numel()`` (default: the last) shows the output
+    after the first ``k`` stamps (row by row). Panels: ``x`` with pixel ``k``
+    framed; the kernel; the stamp ``x[i, j] * kernel`` (gid ``"stamp"``); the
+    sum so far over the uncropped output (texts ``"sum"`` inside the final
+    output, ``"border"`` on the padding that will be cropped; the last stamp
+    filled red). At the last step the ``"sum"`` texts are
+    ``conv_transpose2d(x, kernel, stride, padding)``.
+
+    >>> fig = transposed_conv_stamp_figure(step=1)
+    >>> fig.axes[2].get_title().splitlines()[0]
+    'stamp 1: x[0,0] = 1 × kernel'
+    """
+    steps = transposed_conv_steps(x, kernel, stride, padding)
+    n = len(steps.stamps)
+    step = n if step is None else check_int("step", step, minimum=0)
+    if step > n:
+        raise ValueError(f"step must be in 0..{n} (x has {n} pixels, one stamp each), got {step}")
+    H, W = steps.x.shape
+    kH, kW = steps.kernel.shape
+    Hf, Wf = steps.sums[0].shape
+
+    columns = W + 2 * kW + Wf + 3
+    cell = min(0.42, 7.6 / columns)
+    height = cell * max(H, kH, Hf) + 1.2
+    fig, axes = plt.subplots(1, 4, figsize=(cell * columns + 0.4, height),
+                             gridspec_kw={"width_ratios": [W, kW, kW, Wf]})
+    plt.close(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.95 / height, wspace=0.3)
+    ax_x, ax_k, ax_stamp, ax_sum = axes
+
+    grid_axes(ax_x, H, W, title="x")
+    draw_grid(ax_x, steps.x, facecolor=INPUT_COLOR, gid="x")
+    grid_axes(ax_k, kH, kW, title="kernel")
+    draw_grid(ax_k, steps.kernel, facecolor="0.93", gid="kernel")
+    if step > 0:
+        i, j, top, left = steps.stamps[step - 1]
+        value = float(steps.x[i, j])
+        outline_cells(ax_x, i, j, color=STAMP_COLOR, gid="current")
+        grid_axes(ax_stamp, kH, kW, title=f"stamp {step}: x[{i},{j}] = {_label(value)} × kernel\n"
+                                           f"at ({top}, {left})")
+        draw_grid(ax_stamp, value * steps.kernel, facecolor="#f4cccc", gid="stamp")
+    else:
+        grid_axes(ax_stamp, kH, kW, title="no stamp yet")
+    done = "= conv_transpose2d(x, kernel)" if step == n else f"after {step} of {n} stamps"
+    crop = f", crop padding {_pair_text(steps.padding)}" if steps.padding != (0, 0) else ""
+    _draw_sum(ax_sum, steps, step, f"{done}\n{steps.output.shape[0]}×{steps.output.shape[1]}{crop}")
+    fig.suptitle(f"Transposed convolution, stride {_pair_text(steps.stride)}: "
+                 "each input pixel adds its value × kernel, overlaps add up", fontsize=10)
+    return fig
+
+
+def transposed_conv_steps_figure(x=None, kernel=None, stride=2, padding=0):
+    """All the stamps of a transposed convolution, one panel each, and the result.
+
+    Top row: ``x`` (default ``[[1, 2], [3, 4]]``), the kernel (default 3x3
+    ones) and the output ``conv_transpose2d(x, kernel, stride, padding)``
+    (texts gid ``"output"``). Below: the sum after each stamp, the newest
+    stamp framed in red (texts ``"sum"``, see
+    :func:`transposed_conv_stamp_figure`). With the defaults: the 2x2 -> 5x5
+    example of the lecture. At most 16 stamps (``x`` up to 16 pixels).
+    """
+    steps = transposed_conv_steps(x, kernel, stride, padding)
+    n = len(steps.stamps)
+    if n > 16:
+        raise ValueError(f"x must have at most 16 pixels for one panel per stamp, got shape "
+                         f"{tuple(steps.x.shape)}; use transposed_conv_stamp_figure(step=...) instead")
+    ncols = max(3, min(n, 4))
+    nrows = 1 + math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.0 * ncols, 2.05 * nrows + 0.3), squeeze=False)
+    plt.close(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.75 / (2.05 * nrows + 0.3),
+                        hspace=0.45, wspace=0.15)
+    for ax in axes.flat:
+        ax.set_axis_off()
+
+    H, W = steps.x.shape
+    kH, kW = steps.kernel.shape
+    side = max(*steps.sums[0].shape, H, kH)  # the same cell size in every panel
+    grid_axes(axes[0, 0], H, W, frame=(side, side), title="x")
+    draw_grid(axes[0, 0], steps.x, facecolor=INPUT_COLOR, gid="x")
+    grid_axes(axes[0, 1], kH, kW, frame=(side, side), title="kernel")
+    draw_grid(axes[0, 1], steps.kernel, facecolor="0.93", gid="kernel")
+    H_out, W_out = steps.output.shape
+    grid_axes(axes[0, 2], H_out, W_out, frame=(side, side), title=f"conv_transpose2d: {H_out}×{W_out}")
+    draw_grid(axes[0, 2], steps.output, facecolor=OUTPUT_COLOR, gid="output")
+
+    for k, ax in enumerate(axes.flat[ncols:ncols + n], start=1):
+        i, j, _, _ = steps.stamps[k - 1]
+        _draw_sum(ax, steps, k, f"+ x[{i},{j}] × kernel ({k}/{n})", frame=(side, side))
+    padding = f", padding {_pair_text(steps.padding)} cropped (dashed)" if steps.padding != (0, 0) else ""
+    fig.suptitle(f"Transposed convolution {H}×{W} → {H_out}×{W_out}, stride {_pair_text(steps.stride)}"
+                 f"{padding}:\none stamp x[i,j] × kernel per input pixel; overlaps add up", fontsize=10)
+    return fig
+
+
+def _pair_text(pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
+
+
+def transposed_conv_explorer(x=None, kernel=None, stride=2, padding=0):
+    """Step through a transposed convolution, one stamp at a time.
+
+    Controls: ``"step"`` (0 .. number of pixels of ``x``), ``"stride"`` and
+    ``"padding"``; it starts at step 1. ``explorer.figure`` is the current
+    :func:`transposed_conv_stamp_figure`; ``explorer.state()`` holds
+    ``step``, ``steps`` (the count), ``sum`` (the output so far, padding
+    cropped, a tensor) and ``output`` (``conv_transpose2d(x, kernel, stride,
+    padding)``): at the last step ``sum`` equals ``output``.
+
+    >>> w = transposed_conv_explorer()
+    >>> w.controls["step"].value = w.controls["step"].max
+    >>> torch.equal(w.state()["sum"], w.state()["output"])
+    True
+    """
+    first = transposed_conv_steps(x, kernel, stride, padding)  # checks the arguments once
+    n = len(first.stamps)
+    stride, padding = first.stride[0], first.padding[0]
+    if first.stride != (stride, stride) or first.padding != (padding, padding):
+        raise ValueError("the explorer takes an int stride and padding (one slider each), "
+                         f"got stride={first.stride}, padding={first.padding}")
+    controls = {
+        "step": slider("step", 1, 0, n),
+        "stride": slider("stride", stride, 1, max(3, stride)),
+        "padding": slider("padding", padding, 0, max(2, padding)),
+    }
+
+    def update(values):
+        steps = transposed_conv_steps(first.x, first.kernel, values["stride"], values["padding"])
+        k = values["step"]
+        fig = transposed_conv_stamp_figure(first.x, first.kernel, values["stride"], values["padding"], step=k)
+        if k == 0:
+            text = f"step 0 of {n}: nothing stamped yet"
+        else:
+            i, j, top, left = steps.stamps[k - 1]
+            text = (f"step {k} of {n}: x[{i},{j}] = {_label(float(steps.x[i, j]))} × kernel "
+                    f"added at ({top}, {left})")
+        if k == n:
+            text += f": the result, conv_transpose2d(x, kernel, stride={values['stride']}, " \
+                    f"padding={values['padding']}), {steps.output.shape[0]}×{steps.output.shape[1]}"
+        return View(text, fig, {"steps": n, "sum": steps.cropped(k), "output": steps.output})
+
+    return Explorer(controls, update, name="transposed-conv")
+
+
+# --------------------------------------------------------------------------- checkerboard
+
+def overlap_counts(kernel_size=3, stride=2, size=5) -> torch.Tensor:
+    """How many kernel stamps land on each output pixel: ``conv_transpose2d(ones, ones)``.
+
+    A ``size x size`` input of ones, a ``kernel_size x kernel_size`` kernel of
+    ones, the given ``stride``: each output pixel counts the input pixels
+    whose stamp covers it. Shape ``(H_out, H_out)`` with
+    ``H_out = (size - 1)*stride + kernel_size``.
+
+    >>> overlap_counts(3, 2, size=2)
+    tensor([[1., 1., 2., 1., 1.],
+            [1., 1., 2., 1., 1.],
+            [2., 2., 4., 2., 2.],
+            [1., 1., 2., 1., 1.],
+            [1., 1., 2., 1., 1.]])
+    """
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    s = check_int("stride", stride, minimum=1)
+    n = check_int("size", size, minimum=1)
+    return conv_transpose2d(torch.ones(1, 1, n, n), torch.ones(1, 1, k, k), stride=s)[0, 0]
+
+
+def _checkerboard(kernel_size, stride, size):
+    """The counts, their interior and statistics, the resize-convolve comparison."""
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    s = check_int("stride", stride, minimum=1)
+    n = check_int("size", size, minimum=1)
+    # Output pixel o is covered by a full set of stamps (none missing because
+    # the input ended) for k - 1 <= o <= (n - 1)*s: crop k - 1 on each side.
+    needed = math.ceil((k - 1) / s) + 1
+    if n < needed:
+        raise ValueError(f"size must be at least {needed} for kernel_size={k} and stride={s} "
+                         f"(so that some output pixels receive all their stamps), got {n}")
+    counts = overlap_counts(k, s, n)
+    interior = counts[k - 1:counts.shape[0] - (k - 1), k - 1:counts.shape[1] - (k - 1)]
+    low, high = float(interior.min()), float(interior.max())
+    # Resize, then an ordinary convolution: bilinear upsampling of ones is ones, so every pixel is k*k.
+    resized = F.interpolate(torch.ones(1, 1, n, n), scale_factor=s, mode="bilinear", align_corners=False)
+    resize_conv = conv2d(resized, torch.ones(1, 1, k, k))[0, 0]
+    return {
+        "kernel_size": k, "stride": s, "size": n, "counts": counts, "interior": interior,
+        "min": low, "max": high, "ratio": low / high, "divisible": k % s == 0, "even": low == high,
+        "resize_conv": resize_conv,
+    }
+
+
+def _checkerboard_text(state) -> str:
+    k, s = state["kernel_size"], state["stride"]
+    verdict = "is divisible" if state["divisible"] else "is not divisible"
+    overlap = "even overlap" if state["even"] else "uneven overlap (checkerboard)"
+    return (f"kernel_size {k} {verdict} by stride {s} ({k} % {s} = {k % s}): {overlap}, "
+            f"min/max = {state['min']:g}/{state['max']:g} = {state['ratio']:.2f}")
+
+
+def checkerboard_figure(kernel_size=3, stride=2, size=5):
+    """Overlap of transposed-convolution stamps (left) versus resize-then-convolve (right).
+
+    Left: :func:`overlap_counts`, ``conv_transpose2d`` of a ``size x size``
+    input of ones with a ``kernel_size x kernel_size`` kernel of ones; the
+    dashed frame is the interior, away from the border where stamps are
+    missing. Inside it the counts are equal if ``kernel_size % stride == 0``
+    and form a checkerboard otherwise. Right: bilinear upsampling by
+    ``stride``, then ``conv2d`` with the same kernel: every pixel gets the
+    same. Both are coloured by value / maximum. Texts (for up to 16 cells a
+    side) carry the gids ``"overlap"`` and ``"resize_conv"``; the frame ``"interior"``.
+
+    >>> fig = checkerboard_figure(3, 2)
+    >>> "uneven" in fig.get_suptitle()
+    True
+    """
+    state = _checkerboard(kernel_size, stride, size)
+    counts, resize_conv, k = state["counts"], state["resize_conv"], state["kernel_size"]
+    columns = 2 * counts.shape[1] + 2       # two panels of the same size: cells of the same size
+    cell = min(0.3, 7.6 / columns)
+    height = cell * counts.shape[0] + 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(cell * columns + 0.4, height))
+    plt.close(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.8 / height, wspace=0.1)
+    panels = [
+        (axes[0], "overlap", counts, f"conv_transpose2d(ones, ones {k}×{k}, stride={state['stride']})"),
+        (axes[1], "resize_conv", resize_conv, f"bilinear ×{state['stride']}, then conv2d {k}×{k}"),
+    ]
+    for ax, name, grid, title in panels:
+        grid_axes(ax, *grid.shape, frame=counts.shape, title=title)
+        labels = None if max(grid.shape) <= 16 else False  # numbers only while they fit
+        draw_grid(ax, grid, labels=labels, cmap="magma", vmin=0, vmax=float(grid.max()), edgecolor="0.5",
+                  gid=name)
+    interior = state["interior"]
+    outline_cells(axes[0], k - 1, k - 1, *interior.shape, color="#2ca02c", linestyle="--", gid="interior")
+    fig.suptitle(_checkerboard_text(state), fontsize=9)
+    return fig
+
+
+def checkerboard_explorer(kernel_size=3, stride=2, size=5):
+    """Sliders ``"kernel_size"``, ``"stride"`` and ``"size"`` for :func:`checkerboard_figure`.
+
+    ``explorer.label.value`` says whether ``kernel_size`` is divisible by
+    ``stride`` and whether the overlap is even, with the min/max ratio inside
+    the interior; ``explorer.state()`` holds ``divisible``, ``even``,
+    ``min``, ``max``, ``ratio`` and the ``counts``.
+
+    >>> w = checkerboard_explorer(3, 2)
+    >>> w.state()["even"], w.state()["ratio"]
+    (False, 0.25)
+    >>> w.controls["kernel_size"].value = 4
+    >>> w.state()["even"]
+    True
+    """
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    s = check_int("stride", stride, minimum=1)
+    n = check_int("size", size, minimum=1)
+    controls = {
+        "kernel_size": slider("kernel size", k, 1, max(8, k)),
+        "stride": slider("stride", s, 1, max(4, s)),
+        "size": slider("input size", n, 1, max(10, n)),
+    }
+
+    def update(values):
+        state = _checkerboard(values["kernel_size"], values["stride"], values["size"])
+        fig = checkerboard_figure(values["kernel_size"], values["stride"], values["size"])
+        keep = ("divisible", "even", "min", "max", "ratio", "counts")
+        return View(_checkerboard_text(state), fig, {key: state[key] for key in keep})
+
+    return Explorer(controls, update, name="checkerboard")
