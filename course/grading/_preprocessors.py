@@ -1,0 +1,404 @@
+"""nbgrader preprocessors that close the holes where nbgrader's defaults lose grades
+or leak hidden tests.
+
+Autograding (in each worker, configured by :mod:`course.grading._worker`):
+
+- :class:`RestoreCellMetadata` (sanitising, before ``OverwriteCells``): every cell
+  whose ``grade_id`` belongs to the assignment gets the instructor's nbgrader
+  metadata back (grade/solution/locked/points), so a student who unticks
+  "graded" or "read-only" on a test cell cannot turn it into an ungraded or
+  editable cell; cells with unknown ids lose their nbgrader metadata.
+- :class:`GuardedExecute` (replaces ``Execute``): per-cell timeout capped by the
+  submission's deadline, a cap on output bytes while the kernel runs, and no
+  lost grades when the kernel dies or ignores the interrupt: the cell gets an
+  error, every later code cell gets a ``NotRun`` error (an unexecuted test cell
+  has no output, which nbgrader scores as *full marks*), and the reason is
+  recorded for the report.
+- :class:`RecordingSaveAutoGrades` and :class:`CaptureNotebook` keep the scores
+  and the graded notebook in the worker's memory, so the worker reports what it
+  computed, not what is on disk.
+
+Feedback (in the parent, :mod:`course.grading.feedback`):
+
+- :class:`HideHiddenTests`: removes hidden test code *and* whatever its
+  execution left behind (tracebacks quoting hidden lines, assertion messages,
+  printed values); a visible test's failure keeps its message.
+- :class:`GradingNote`: a note at the top of the feedback when the submission
+  timed out, crashed, was repaired, had test cells restored, ...
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Float, Integer, List, Unicode
+
+from ._nb import BEGIN_HIDDEN, END_HIDDEN, first_line, hidden_regions, strip_ansi
+
+#: filled in by the autograding preprocessors of the current worker process
+RECORD: dict = {"scores": {}, "comments": {}, "notebook": None, "execution": None, "restored": [],
+                "missing_answers": []}
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+
+
+# ----------------------------------------------------------------------------- sanitising
+
+class RestoreCellMetadata(NbGraderPreprocessor):
+    """Give every cell with a known grade_id the instructor's nbgrader metadata."""
+
+    def preprocess(self, nb, resources):
+        notebook_id = resources["nbgrader"]["notebook"]
+        assignment_id = resources["nbgrader"]["assignment"]
+        with Gradebook(resources["nbgrader"]["db_url"]) as gb:
+            source_nb = gb.find_notebook(notebook_id, assignment_id)
+            self._source = {c.name: c for c in source_nb.source_cells}
+            self._grade = {c.name: float(c.max_score) for c in source_nb.grade_cells}
+            self._solution = {c.name for c in source_nb.solution_cells}
+            self._task = {c.name: float(c.max_score) for c in source_nb.task_cells}
+            self._restored = []
+            nb, resources = super().preprocess(nb, resources)
+            present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+            missing = [name for name in self._grade if name not in present]
+            order = {c.name: i for i, c in enumerate(source_nb.source_cells)}
+        RECORD["restored"] = sorted(set(self._restored)) + [f"{name} (deleted)" for name in missing]
+        RECORD["missing_answers"] = sorted((n for n in self._solution if n not in present and n not in self._grade),
+                                           key=lambda n: order.get(n, 0))
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            return cell, resources
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(grade_id, str) or grade_id not in self._source:
+            del cell.metadata["nbgrader"]
+            return cell, resources
+        source = self._source[grade_id]
+        new = {"schema_version": 3, "grade_id": grade_id,
+               "grade": grade_id in self._grade, "solution": grade_id in self._solution,
+               "locked": bool(source.locked)}
+        if grade_id in self._grade:
+            new["points"] = self._grade[grade_id]
+        if grade_id in self._task:
+            new["task"] = True
+            new["points"] = self._task[grade_id]
+        old = {k: meta.get(k) for k in new}
+        if old != new:
+            self._restored.append(f"{grade_id} (metadata)")
+        cell.metadata["nbgrader"] = new
+        if source.locked and grade_id in self._grade:
+            released, _ = hidden_regions(source.source)
+            if cell.source.strip() not in (source.source.strip(), released.strip()):
+                self._restored.append(f"{grade_id} (edited)")
+        return cell, resources
+
+
+# ----------------------------------------------------------------------------- execution
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with a deadline, an output cap and no silent full marks."""
+
+    deadline = Float(0.0, help="time.monotonic() after which no cell may run (0: none)").tag(config=True)
+    max_output_bytes = Integer(2**20, help="output bytes kept per cell").tag(config=True)
+    max_total_output_bytes = Integer(8 * 2**20, help="output bytes kept per notebook").tag(config=True)
+    setup_timeout = Integer(120, help="timeout of the instructor's read-only cells that are not tests "
+                                      "(imports: slow on a loaded machine, and never student code)").tag(config=True)
+
+    def _reset_report(self):
+        self._report = {"timed_out": [], "truncated": [], "stopped": None, "stopped_cell": None,
+                        "exit": None, "kernel_error": None}
+        self._bytes_total = 0
+        self._bytes_cell: dict[int, int] = {}
+        self._stderr_dropped: set[int] = set()
+        self._current = None
+
+    def preprocess(self, nb, resources=None, km=None):
+        from nbclient.client import NotebookClient
+
+        self._reset_report()
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        started = False
+        try:
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                if info is not None:
+                    self.nb.metadata["language_info"] = info["content"]["language_info"]
+                started = True
+                self._run_cells(resources)
+        except Exception as exc:  # the kernel could not be started, or the grader failed
+            if self._report["stopped"] is None:
+                self._report["stopped"] = "grader_error" if started else "kernel_failed"
+                self._report["kernel_error"] = f"{exc.__class__.__name__}: {exc}"[:500]
+                self._report["stopped_cell"] = self._current
+                self._not_run(self._current or 0, "the grader failed" if started else
+                              "the grading kernel could not be started")
+        RECORD["execution"] = self._report
+        return self.nb, self.resources
+
+    def _code_cells_from(self, start):
+        return [i for i, c in enumerate(self.nb.cells) if i >= start and c.cell_type == "code" and c.source.strip()]
+
+    def _not_run(self, start, why):
+        for i in self._code_cells_from(start):
+            self.nb.cells[i].outputs = [_error("NotRun", f"this cell was not run: {why}")]
+
+    def _run_cells(self, resources):
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            if self.deadline and time.monotonic() >= self.deadline:
+                self._report["stopped"] = "deadline"
+                self._report["stopped_cell"] = index
+                self._not_run(index, "the submission ran out of time")
+                return
+            self._current = index
+            try:
+                self.preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                self._report["stopped"] = "dead"
+                self._report["stopped_cell"] = index
+                self._report["exit"] = self._exit_status()
+                cell.outputs.append(_error("KernelDied", "the kernel died while running this cell"
+                                           + self._exit_text()))
+                self._not_run(index + 1, "the kernel died in an earlier cell")
+                self.shutdown_kernel = "immediate"
+                return
+            except CellTimeoutError:
+                # the interrupt was ignored (or the kernel is stuck in C code)
+                self._report["stopped"] = "unresponsive"
+                self._report["stopped_cell"] = index
+                if index not in self._report["timed_out"]:
+                    self._report["timed_out"].append(index)
+                cell.outputs.append(_error("CellTimeoutError", "the cell did not stop when interrupted "
+                                           "after the time limit; the kernel was killed"))
+                self._not_run(index + 1, "the kernel was killed after an earlier cell timed out")
+                self.shutdown_kernel = "immediate"
+                return
+
+    def _exit_status(self):
+        try:
+            proc = self.km.provisioner.process
+            return proc.poll() if proc is not None else None
+        except Exception:
+            return None
+
+    def _exit_text(self):
+        from ._worker import _exit_text
+        return _exit_text(self._report.get("exit"))
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
+        if timeout is not None and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
+            # read-only instructor cell (restored from the gradebook if edited), e.g. the imports
+            timeout = max(timeout, self.setup_timeout)
+        if self.deadline:
+            remaining = max(1, int(self.deadline - time.monotonic()) + 1)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return timeout
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        if self._current is not None and self._current not in self._report["timed_out"]:
+            self._report["timed_out"].append(self._current)
+        return await super()._async_handle_timeout(timeout, cell)
+
+    # -- output cap ------------------------------------------------------------------
+    @staticmethod
+    def _size(content) -> int:
+        try:
+            return len(json.dumps(content, default=str))
+        except (TypeError, ValueError, RecursionError):
+            return 2**31
+
+    def _mark_truncated(self, outs, cell_index):
+        if cell_index not in self._report["truncated"]:
+            self._report["truncated"].append(cell_index)
+            outs.append(NotebookNode(output_type="stream", name="stdout",
+                                     text=f"\n[output truncated by the grader: more than "
+                                          f"{self.max_output_bytes // 1024} KB in this cell or "
+                                          f"{self.max_total_output_bytes // 2**20} MB in the notebook]\n"))
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = self._size(msg.get("content"))
+        used = self._bytes_cell.get(cell_index, 0)
+        if used + size <= self.max_output_bytes and self._bytes_total + size <= self.max_total_output_bytes:
+            self._bytes_cell[cell_index] = used + size
+            self._bytes_total += size
+            return super().output(outs, msg, display_id, cell_index)
+        # over the cap: errors and results still decide the score, so keep them, shortened
+        self._mark_truncated(outs, cell_index)
+        content, msg_type = msg.get("content", {}), msg.get("msg_type")
+        if msg_type == "error":
+            out = NotebookNode(output_type="error", ename=str(content.get("ename", ""))[:200],
+                               evalue=str(content.get("evalue", ""))[:2000],
+                               traceback=[str(line)[:2000] for line in content.get("traceback", [])[:60]])
+        elif msg_type == "execute_result":
+            text = content.get("data", {}).get("text/plain", "")
+            out = NotebookNode(output_type="execute_result", execution_count=content.get("execution_count"),
+                               metadata={}, data={"text/plain": text[:2000] if isinstance(text, str) else ""})
+        elif msg_type == "stream" and content.get("name") == "stderr" and cell_index not in self._stderr_dropped:
+            # nbgrader scores a test cell that wrote to stderr as failed: keep that fact
+            self._stderr_dropped.add(cell_index)
+            out = NotebookNode(output_type="stream", name="stderr", text="[stderr output truncated]\n")
+        else:
+            return None
+        outs.append(out)
+        return out
+
+    def _update_display_id(self, display_id, msg):
+        if self._size(msg.get("content")) > self.max_output_bytes:
+            return
+        return super()._update_display_id(display_id, msg)
+
+
+# ----------------------------------------------------------------------------- recording
+
+class RecordingSaveAutoGrades(SaveAutoGrades):
+    """SaveAutoGrades that also keeps the scores in the worker's memory."""
+
+    def _add_score(self, cell, resources):
+        super()._add_score(cell, resources)
+        score, max_points = utils.determine_grade(cell, self.log)
+        RECORD["scores"][cell.metadata["nbgrader"]["grade_id"]] = {"score": score, "max": max_points}
+
+    def _add_comment(self, cell, resources):
+        super()._add_comment(cell, resources)
+        if cell.metadata.nbgrader.get("checksum", None) == utils.compute_checksum(cell) and not utils.is_task(cell):
+            RECORD["comments"][cell.metadata["nbgrader"]["grade_id"]] = "No response."
+
+
+class CaptureNotebook(NbGraderPreprocessor):
+    """Keep the graded notebook in memory (last autograde preprocessor)."""
+
+    def preprocess(self, nb, resources):
+        from nbformat import writes
+        RECORD["notebook"] = writes(nb)
+        return nb, resources
+
+
+# ----------------------------------------------------------------------------- feedback
+
+_CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],?\s*line (\d+)")
+_TRIVIAL = re.compile(r"^[\s\W]*$")
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden tests and every trace of them from the feedback."""
+
+    begin = Unicode(BEGIN_HIDDEN).tag(config=True)
+    end = Unicode(END_HIDDEN).tag(config=True)
+    message = Unicode("A hidden test in this cell failed. Hidden tests check cases the visible "
+                      "tests do not show; re-read the task and test your answer on more inputs.").tag(config=True)
+    #: errors raised by hidden tests whose message is written for students (no hidden values):
+    #: shown as "name: message", without traceback
+    student_facing = List(Unicode(), ["NotYourOwnCode"]).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._hidden_lines = set()
+        for cell in nb.cells:
+            if self.begin in cell.source:
+                lines = cell.source.split("\n")
+                _, numbers = hidden_regions(cell.source, self.begin, self.end)
+                for n in numbers:
+                    text = lines[n - 1].strip()
+                    if not _TRIVIAL.match(text) and self.begin not in text and self.end not in text:
+                        self._hidden_lines.add(text)
+        return super().preprocess(nb, resources)
+
+    def _leaks(self, text: str) -> bool:
+        plain = strip_ansi(text)
+        return any(line in plain for line in self._hidden_lines)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            if self.begin in cell.source:
+                cell.source, _ = hidden_regions(cell.source, self.begin, self.end)
+            return cell, resources
+        has_hidden = self.begin in cell.source
+        if has_hidden:
+            original = cell.source
+            cell.source, hidden_numbers = hidden_regions(original, self.begin, self.end)
+            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests are not shown)"
+            failed_in_hidden = None
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    match = _CELL_FRAME.search(strip_ansi("\n".join(out.get("traceback", []))))
+                    if out.ename in ("NotRun", "KernelDied", "CellTimeoutError", "KeyboardInterrupt"):
+                        failed_in_hidden = False
+                    elif match:
+                        failed_in_hidden = int(match.group(1)) in hidden_numbers
+                    else:
+                        failed_in_hidden = True  # cannot tell: assume the worst
+                    break
+            if failed_in_hidden is None:
+                # passed (or no error): hidden code ran and may have printed anything
+                cell.outputs = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            elif failed_in_hidden:
+                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                first = errors[0] if errors else None
+                if (first is not None and first.ename in self.student_facing
+                        and not self._leaks(first.get("evalue", ""))):
+                    cell.outputs = [_error(first.ename, first.get("evalue", ""))]
+                else:
+                    cell.outputs = [_error("HiddenTestFailed", self.message)]
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                if self._leaks(out.get("evalue", "")) or self._leaks(out.get("ename", "")):
+                    out.ename, out.evalue = "HiddenTestFailed", self.message
+                    out.traceback = [f"HiddenTestFailed: {self.message}"]
+                elif any(self._leaks(line) for line in out.get("traceback", [])):
+                    out.traceback = [f"\x1b[0;31m{out.ename}\x1b[0m: {out.evalue}",
+                                     "(the traceback is not shown because it quotes hidden test code)"]
+            elif out.output_type == "stream":
+                if self._leaks(out.get("text", "")):
+                    out.text = "[output hidden: it quotes hidden test code]\n"
+            elif "data" in out:
+                if any(self._leaks(v) for v in out.data.values() if isinstance(v, str)):
+                    out.data = {"text/plain": "[output hidden: it quotes hidden test code]"}
+        return cell, resources
+
+
+class GradingNote(NbGraderPreprocessor):
+    """Insert a note about the grading status at the top of the feedback."""
+
+    results_path = Unicode("").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from nbformat.v4 import new_markdown_cell
+        import html
+
+        student = resources["nbgrader"]["student"]
+        results = {}
+        if self.results_path and Path(self.results_path).exists():
+            results = json.loads(Path(self.results_path).read_text()).get("students", {})
+        entry = results.get(student)
+        if entry and (entry.get("status") != "graded" or entry.get("reason")):
+            text = (f"**Grading note — status: {html.escape(entry['status'])}.** "
+                    f"{html.escape(entry.get('reason') or '')}")
+            nb.cells.insert(0, new_markdown_cell(text))
+        return nb, resources
+
+
+def describe_cell(nb, index) -> str:
+    if index is None or index >= len(nb.cells):
+        return "a cell"
+    cell = nb.cells[index]
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    label = f"cell {index + 1}"
+    if grade_id:
+        label += f" ({grade_id})"
+    line = first_line(cell.source)
+    return f"{label} `{line}`" if line else label

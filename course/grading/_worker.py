@@ -1,0 +1,277 @@
+"""Grade one submission, in a process of its own, in a private course directory.
+
+:func:`run` is the body of a forked worker process (see
+:mod:`course.grading.autograde`). Its private directory holds a copy of the
+assignment's source, a gradebook that only knows the assignment, the submitted
+notebook and a private Jupyter path with the grading kernelspec. It never
+touches the instructor's gradebook: it returns a result dict (scores per grade
+cell, status, reason, the graded notebook) that the parent merges serially.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+from . import _course  # noqa: F401  (sets up the fast nbformat import)
+from ._kernel import write_kernelspec
+from ._nb import Unreadable, read_submission, write
+
+STATUS_ORDER = ["error", "unreadable", "crashed", "timeout", "wrong_filename", "graded"]
+
+
+def _layout(spec: dict) -> dict:
+    priv = Path(spec["workdir"])
+    root = priv / "course"
+    student, assignment = spec["student"], spec["assignment"]
+    return {
+        "priv": priv,
+        "root": root,
+        "submitted": root / "submitted" / student / assignment,
+        "autograded": root / "autograded" / student / assignment,
+        "jupyter": priv / "jupyter",
+        "runtime": priv / "runtime",
+        "home": priv / "home",
+    }
+
+
+def _prepare(spec: dict, paths: dict) -> None:
+    template = Path(spec["template"])
+    assignment = spec["assignment"]
+    shutil.copytree(template / "source" / assignment, paths["root"] / "source" / assignment)
+    shutil.copy2(template / "gradebook.db", paths["root"] / "gradebook.db")
+    for key in ("submitted", "autograded", "runtime", "home", "jupyter"):
+        paths[key].mkdir(parents=True, exist_ok=True)
+    (paths["priv"] / "jupyter-config").mkdir(exist_ok=True)
+    mpl = spec.get("mpl_cache")
+    if mpl and Path(mpl).is_dir():
+        shutil.copytree(mpl, paths["home"] / "mplconfig", dirs_exist_ok=True)
+    else:
+        (paths["home"] / "mplconfig").mkdir(exist_ok=True)
+
+
+#: the only variables of the instructor's environment a grading kernel inherits
+#: (a student's notebook could print the others into its feedback)
+KEEP_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "VIRTUAL_ENV", "PYTHONPATH",
+            "CONDA_PREFIX", "LD_LIBRARY_PATH", "USER", "LOGNAME")
+
+
+def _environment(spec: dict, paths: dict) -> str:
+    for key in list(os.environ):
+        if key not in KEEP_ENV and not key.startswith("LC_"):
+            del os.environ[key]
+    os.environ["JUPYTER_PATH"] = str(paths["jupyter"])
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(paths["runtime"])
+    os.environ["JUPYTER_DATA_DIR"] = str(paths["priv"] / "jupyter-data")
+    os.environ["JUPYTER_CONFIG_DIR"] = str(paths["priv"] / "jupyter-config")
+    os.environ.pop("PYTHONSTARTUP", None)
+    # jupyter_client writes the connection file with tempfile: keep it in the
+    # runtime folder, the only one the sandboxed kernel shares with the worker
+    import tempfile
+    os.environ["TMPDIR"] = str(paths["runtime"])
+    tempfile.tempdir = str(paths["runtime"])
+    sandbox_spec = None
+    if spec.get("sandbox"):
+        import json
+        sandbox_spec = paths["priv"] / "sandbox.json"
+        sandbox_spec.write_text(json.dumps({
+            "rw": [str(paths["autograded"]), str(paths["runtime"]), str(paths["home"])],
+            "hide": spec.get("hide", []),
+            "cwd": str(paths["autograded"]),
+        }))
+    env = {
+        "HOME": str(paths["home"]),
+        "IPYTHONDIR": str(paths["home"] / "ipython"),
+        "MPLCONFIGDIR": str(paths["home"] / "mplconfig"),
+        "COURSE_GRADING_TOKEN": spec["token"],
+    }
+    return write_kernelspec(paths["jupyter"], memory_mb=spec["memory_mb"], cpu_seconds=spec["cpu_seconds"],
+                            sandbox_spec=sandbox_spec, env=env)
+
+
+def _config(spec: dict, paths: dict, kernel_name: str):
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
+                                        LimitOutput, OverwriteCells, OverwriteKernelspec)
+
+    from ._course import load_config
+    from ._preprocessors import CaptureNotebook, GuardedExecute, RecordingSaveAutoGrades, RestoreCellMetadata
+
+    cfg = load_config(Path(spec["course_dir"]))
+    root = paths["root"]
+    cfg.CourseDirectory.root = str(root)
+    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    cfg.CourseDirectory.assignment_id = spec["assignment"]
+    cfg.CourseDirectory.student_id = spec["student"]
+    cfg.CourseDirectory.notebook_id = "*"
+    cfg.Autograde.force = True
+    cfg.Autograde.create_student = True
+    cfg.Autograde.exclude_overwriting = {}
+    cfg.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, RestoreCellMetadata,
+                                            OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+    cfg.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                             LimitOutput, RecordingSaveAutoGrades, CheckCellMetadata,
+                                             CaptureNotebook]
+    # deleted test cells come back (nbgrader's default leaves them out: NULL score)
+    cfg.OverwriteCells.add_missing_cells = True
+    for section in ("Execute", "GuardedExecute"):
+        cfg[section].kernel_name = kernel_name
+        cfg[section].timeout = int(spec["cell_timeout"])
+        cfg[section].interrupt_on_timeout = True
+        cfg[section].raise_on_iopub_timeout = True
+        cfg[section].iopub_timeout = 5
+        cfg[section].startup_timeout = 60
+        cfg[section].execute_retries = 0
+        cfg[section].record_timing = False
+    cfg.KernelManager.connection_file = str(paths["runtime"] / "kernel-connection.json")
+    if spec.get("sandbox"):
+        # the sandboxed kernel has no network: ZeroMQ over Unix sockets in the runtime folder
+        cfg.KernelManager.transport = "ipc"
+    cfg.GuardedExecute.deadline = float(spec["deadline"])
+    cfg.GuardedExecute.max_output_bytes = int(spec.get("max_output_bytes", 2**20))
+    cfg.GuardedExecute.max_total_output_bytes = int(spec.get("max_total_output_bytes", 8 * 2**20))
+    cfg.LimitOutput.max_lines = 1000
+    cfg.LimitOutput.max_traceback = 100
+    return cfg
+
+
+def _grade(spec: dict, paths: dict, cfg) -> str | None:
+    """Run nbgrader's Autograde converter; return the failure text, if any."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    failure: list[str] = []
+
+    class _Autograde(Autograde):
+        def convert_single_notebook(self, notebook_filename):
+            try:
+                super().convert_single_notebook(notebook_filename)
+            except Exception as exc:
+                failure.append(f"{exc.__class__.__name__}: {exc}")
+                raise
+
+    converter = _Autograde(coursedir=CourseDirectory(config=cfg), config=cfg)
+    log = logging.getLogger("course.grading.worker")
+    log.propagate = False
+    log.handlers[:] = [logging.StreamHandler()]  # the worker's stderr: a log file
+    log.setLevel(logging.WARNING)
+    converter.log = log
+    try:
+        converter.start()
+    except Exception as exc:
+        if not failure:
+            failure.append(f"{exc.__class__.__name__}: {exc}")
+    return failure[0] if failure else None
+
+
+def run(spec: dict) -> dict:
+    """Grade one submission; always returns a result dict, never raises."""
+    from . import _preprocessors as pp
+
+    started = time.monotonic()
+    result = {"student": spec["student"], "status": "error", "reason": "", "notes": list(spec.get("notes", [])),
+              "scores": {}, "comments": {}, "notebook": None}
+    try:
+        paths = _layout(spec)
+        _prepare(spec, paths)
+        try:
+            nb, notes = read_submission(Path(spec["incoming"]))
+        except Unreadable as exc:
+            result.update(status="unreadable", reason=str(exc))
+            return result
+        result["notes"] += notes
+        nb.metadata.pop("widgets", None)
+        write(nb, paths["submitted"] / f"{spec['notebook']}.ipynb")
+        kernel_name = _environment(spec, paths)
+        cfg = _config(spec, paths, kernel_name)
+        for attempt in range(2):
+            pp.RECORD.update(scores={}, comments={}, notebook=None, execution=None, restored=[], missing_answers=[])
+            with contextlib.redirect_stdout(io.StringIO()):
+                failure = _grade(spec, paths, cfg)
+            execution = pp.RECORD["execution"] or {}
+            if execution.get("stopped") not in ("kernel_failed", "grader_error") or attempt == 1 \
+                    or time.monotonic() > spec["deadline"]:
+                break
+            shutil.rmtree(paths["autograded"], ignore_errors=True)
+            paths["autograded"].mkdir(parents=True)
+        _interpret(spec, result, failure, pp.RECORD)
+    except Exception as exc:  # a bug or an environment problem: say so, do not crash
+        result.update(status="error", reason=f"internal grader error: {exc.__class__.__name__}: {exc}",
+                      traceback=traceback.format_exc()[-4000:])
+    finally:
+        result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> None:
+    import nbformat
+
+    from ._preprocessors import describe_cell
+
+    execution = record.get("execution") or {}
+    nb = nbformat.reads(record["notebook"], as_version=4) if record.get("notebook") else None
+    if record.get("restored"):
+        result["notes"].append("test cells restored from the assignment: " + ", ".join(record["restored"]))
+    if record.get("missing_answers"):
+        result["notes"].append("answer cells missing from the submission: " + ", ".join(record["missing_answers"]))
+    if execution.get("truncated") and nb is not None:
+        cells = ", ".join(describe_cell(nb, i).split(" `")[0] for i in execution["truncated"][:5])
+        result["notes"].append(f"output truncated in {cells}")
+    if failure or nb is None:
+        if execution.get("stopped") == "kernel_failed":
+            result.update(status="error", reason=f"the grading kernel could not be started: "
+                                                 f"{execution.get('kernel_error')}")
+        else:
+            result.update(status="error", reason=f"nbgrader could not grade the notebook: "
+                                                 f"{(failure or 'no graded notebook')[:500]}")
+        return
+    result["notebook"] = record["notebook"]
+    result["scores"] = record["scores"]
+    result["comments"] = record["comments"]
+    stopped, cell = execution.get("stopped"), execution.get("stopped_cell")
+    timed_out = execution.get("timed_out", [])
+    limit = int(spec["cell_timeout"])
+    if stopped == "kernel_failed":
+        result.update(status="error", reason=f"the grading kernel could not be started: "
+                                             f"{execution.get('kernel_error')}")
+    elif stopped == "grader_error":
+        result.update(status="error", reason=f"the grader failed while running {describe_cell(nb, cell)}: "
+                                             f"{execution.get('kernel_error')}")
+    elif stopped == "dead":
+        result.update(status="crashed", reason=f"the kernel died while running {describe_cell(nb, cell)}"
+                      f"{_exit_text(execution.get('exit'))}; the tests after it were not run and scored 0")
+    elif stopped == "unresponsive":
+        result.update(status="timeout", reason=f"{describe_cell(nb, cell)} was still running after the "
+                      f"{limit} s cell time limit and ignored the interrupt; the kernel was killed and the "
+                      "tests after it scored 0")
+    elif stopped == "deadline":
+        result.update(status="timeout", reason=f"the submission used up its {int(spec['submission_timeout'])} s "
+                      f"time limit before {describe_cell(nb, cell)}; the tests from there on scored 0")
+    elif timed_out:
+        cells = "; ".join(describe_cell(nb, i) for i in timed_out[:5])
+        result.update(status="timeout", reason=f"interrupted after the {limit} s cell time limit: {cells}; "
+                      "the rest of the notebook was graded")
+    else:
+        result.update(status="graded", reason="")
+    if spec.get("wrong_filename") and result["status"] == "graded":
+        result["status"] = "wrong_filename"
+
+
+def _exit_text(code) -> str:
+    import signal
+    if code is None or code == 0:
+        return ""
+    if code > 0:
+        return f" (exit code {code})"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f" (signal {-code})"
+    hint = {"SIGKILL": "killed, possibly by the memory limit", "SIGXCPU": "CPU time limit",
+            "SIGSEGV": "segmentation fault", "SIGABRT": "aborted, possibly out of memory"}.get(name)
+    return f" ({name}: {hint})" if hint else f" ({name})"

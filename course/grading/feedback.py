@@ -1,0 +1,109 @@
+"""``feedback``: one HTML page per student, without hidden tests.
+
+Graded notebooks go through nbgrader's GenerateFeedback with two extra
+preprocessors (:class:`~course.grading._preprocessors.HideHiddenTests`, which
+removes hidden test code *and* the tracebacks, messages and output it left, and
+:class:`~course.grading._preprocessors.GradingNote`, which says at the top when
+a submission timed out, crashed, was repaired or had test cells restored).
+A submission that could not be graded at all (unreadable, missing, wrongly
+named, killed) gets a short page that says what went wrong and what to do.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import shutil
+from pathlib import Path
+
+from . import _course
+from .autograde import State
+
+ADVICE = {
+    "unreadable": "Open the notebook in Jupyter, check that it opens, save it (File > Save) and submit it again.",
+    "missing_notebook": "Your submission did not contain the notebook. Submit the assignment's notebook file.",
+    "wrong_filename": "Submit exactly one notebook, with the name given in the assignment.",
+    "timeout": "Your notebook ran longer than the time limit. Look for a loop that never ends or a very "
+               "slow computation, and run the whole notebook (Kernel > Restart & Run All) before submitting.",
+    "crashed": "The Python kernel died while running your notebook (for example os._exit(), a segmentation "
+               "fault or running out of memory). Run the whole notebook before submitting.",
+    "error": "The grader could not grade your submission because of a problem on its side. Your instructor "
+             "has been told; you do not need to do anything.",
+    "invalid_student_id": "Your submission folder has an unexpected name; contact your instructor.",
+}
+
+
+def _failure_page(student: str, assignment: str, entry: dict) -> str:
+    status = entry.get("status", "error")
+    reason = entry.get("reason") or ""
+    advice = ADVICE.get(status, "")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(assignment)}: feedback</title>
+<style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}
+.status{{padding:1em;border-left:.4em solid #c0392b;background:#fbeeee}}</style></head>
+<body>
+<h1>{html.escape(assignment)}</h1>
+<p>Student: <b>{html.escape(student)}</b></p>
+<p>Score: <b>{entry.get('score', 0):g} / {entry.get('max_score', 0):g}</b></p>
+<div class="status"><p><b>Your submission could not be graded (status: {html.escape(status)}).</b></p>
+<p>{html.escape(reason)}</p><p>{html.escape(advice)}</p></div>
+</body></html>
+"""
+
+
+def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None = None) -> list[Path]:
+    """Write ``feedback/<student>/<id>/<id>.html`` for every student; return the files."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import GetGrades
+
+    from ._preprocessors import GradingNote, HideHiddenTests
+
+    state = State(course_dir, state_dir)
+    notebook = _course.notebook_name(state.course_dir, assignment)
+    results = state.load_results(assignment).get("students", {})
+    graded = sorted(p.parent.name for p in (state.state_dir / "autograded").glob(f"*/{assignment}")
+                    if (p / f"{notebook}.ipynb").exists())
+    written: list[Path] = []
+    if graded:
+        cfg = _course.load_config(state.course_dir)
+        cfg.CourseDirectory.root = str(state.state_dir)
+        cfg.CourseDirectory.db_url = state.db_url
+        cfg.CourseDirectory.assignment_id = assignment
+        cfg.CourseDirectory.student_id = "*"
+        cfg.GenerateFeedback.force = True
+        cfg.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, GradingNote, CSSHTMLHeaderPreprocessor]
+        cfg.GradingNote.results_path = str(state.results_path(assignment))
+        for section in ("ClearHiddenTests",):
+            if section in cfg and "begin_test_delimeter" in cfg[section]:
+                cfg.HideHiddenTests.begin = cfg[section].begin_test_delimeter
+                cfg.HideHiddenTests.end = cfg[section].end_test_delimeter
+        errors = io.StringIO()
+        with _course.quiet_logs(), contextlib.redirect_stdout(io.StringIO()):
+            converter = _course._quiet_converter(GenerateFeedback(coursedir=CourseDirectory(config=cfg),
+                                                                  config=cfg))
+            import logging
+            handler = logging.StreamHandler(errors)
+            handler.setLevel(logging.ERROR)
+            converter.log.addHandler(handler)
+            try:
+                converter.start()
+            except Exception as exc:
+                print(f"warning: nbgrader generate_feedback reported errors: {exc}\n{errors.getvalue()[-2000:]}")
+        for student in graded:
+            page = state.feedback(student, assignment) / f"{notebook}.html"
+            if page.exists():
+                written.append(page)
+    for student, entry in sorted(results.items()):
+        if student in graded:
+            continue
+        folder = state.feedback(student, assignment)
+        if not _course.STUDENT_ID.match(student):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        page = folder / f"{notebook}.html"
+        page.write_text(_failure_page(student, assignment, entry), encoding="utf-8")
+        written.append(page)
+    return written
