@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "conv", "upsample", "receptive", "complexity",
-    "boxes", "metrics", "losses", "models", "data", "train", "viz", "grading", "lab",
+    "boxes", "metrics", "losses", "models", "data", "train", "pretrained", "viz", "grading", "lab",
 )
 
 __all__ = list(_SUBMODULES)
