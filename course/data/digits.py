@@ -32,6 +32,7 @@ import torch
 
 from .._checks import check_choice, check_float, check_int, check_pair
 from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
+from ._base import SceneDataset
 from .transforms import apply_joint_transform, augmentation_seed
 
 __all__ = ["SPLITS", "load_digits", "split_indices", "DigitsClassification", "DigitScenes"]
@@ -163,7 +164,7 @@ class DigitsClassification(torch.utils.data.Dataset):
         return f"DigitsClassification(split={self.split!r}, image_size={self.image_size}, n={len(self)})"
 
 
-class DigitScenes(torch.utils.data.Dataset):
+class DigitScenes(SceneDataset):
     """Handwritten digits pasted on a canvas, for segmentation or detection.
 
     Each scene has 1 to ``max_digits`` digits of the split, each upscaled
@@ -249,19 +250,6 @@ class DigitScenes(torch.utils.data.Dataset):
         self.digit_labels = labels[self.indices]        # (N,) 0..9
         self._grid = pixel_grid(self.image_size, self.image_size)
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the augmentations of ``epoch`` (only matters with a ``transform``)."""
-        self.epoch = check_int("epoch", epoch, minimum=0)
-
-    def _check_index(self, index: int) -> int:
-        index = check_int("index", index)
-        if not -self.num_samples <= index < self.num_samples:
-            raise IndexError(f"index must be in [{-self.num_samples}, {self.num_samples}), got {index}")
-        return index % self.num_samples
-
     def _draw(self, index: int) -> tuple[Layers, torch.Tensor]:
         """Draw scene ``index``: the painted layers and the image (C, H, W)."""
         g = make_generator(self.seed, index)
@@ -289,26 +277,6 @@ class DigitScenes(torch.utils.data.Dataset):
         if self.noise > 0:
             image = image + self.noise * torch.randn(image.shape, generator=g)
         return layers, image.clamp_(0.0, 1.0)
-
-    def scene(self, index: int) -> dict[str, torch.Tensor]:
-        """Everything about scene ``index``, before any transform: a dict with ``image``,
-        ``mask`` (H, W) int64, ``masks`` (K, H, W) bool, ``labels`` (K,) int64, ``boxes`` (K, 4) float32."""
-        layers, image = self._draw(self._check_index(index))
-        semantic, masks, labels, boxes = layers.result()
-        return {"image": image, "mask": semantic, "masks": masks, "labels": labels, "boxes": boxes}
-
-    def __getitem__(self, index: int):
-        index = self._check_index(index)
-        layers, image = self._draw(index)
-        if self.task == "segmentation":
-            target = layers.semantic()
-        else:
-            _, masks, labels, boxes = layers.result()
-            target = {"boxes": boxes, "labels": labels, "masks": masks}
-        if self.transform is not None:
-            image, target = apply_joint_transform(self.transform, image, target,
-                                                  seed=augmentation_seed(self.seed, index, self.epoch))
-        return image, target
 
     def __repr__(self) -> str:
         return (f"DigitScenes(num_samples={self.num_samples}, image_size={self.image_size}, "

@@ -60,7 +60,7 @@ import torch
 
 from .._checks import check_choice, check_float, check_int
 from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
-from .transforms import apply_joint_transform, augmentation_seed
+from ._base import SceneDataset
 
 __all__ = ["SHAPE_KINDS", "ShapesDataset"]
 
@@ -137,7 +137,7 @@ def class_color(stream: RandomStream, label: int, num_classes: int) -> list[floa
     return list(colorsys.hsv_to_rgb(hue % 1.0, stream.uniform(0.6, 1.0), stream.uniform(0.6, 1.0)))
 
 
-class ShapesDataset(torch.utils.data.Dataset):
+class ShapesDataset(SceneDataset):
     """Random shapes for semantic segmentation (``task="segmentation"``) or detection.
 
     Args:
@@ -208,31 +208,6 @@ class ShapesDataset(torch.utils.data.Dataset):
         self.class_names = ("background",) + SHAPE_KINDS[: self.num_classes]
         self._grid = pixel_grid(self.image_size, self.image_size)
 
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the augmentations of ``epoch`` (only matters with a ``transform``)."""
-        self.epoch = check_int("epoch", epoch, minimum=0)
-
-    def _check_index(self, index: int) -> int:
-        index = check_int("index", index)
-        if not -self.num_samples <= index < self.num_samples:
-            raise IndexError(f"index must be in [{-self.num_samples}, {self.num_samples}), got {index}")
-        return index % self.num_samples
-
-    def scene(self, index: int) -> dict[str, torch.Tensor]:
-        """Everything about item ``index``, before any transform.
-
-        Returns a dict: ``image`` (3, H, W) float32, ``mask`` (H, W) int64,
-        ``masks`` (K, H, W) bool, ``labels`` (K,) int64, ``boxes`` (K, 4) float32
-        (instances in painting order, back to front).
-        """
-        index = self._check_index(index)
-        layers, image = self._draw(index)
-        semantic, masks, labels, boxes = layers.result()
-        return {"image": image, "mask": semantic, "masks": masks, "labels": labels, "boxes": boxes}
-
     def _draw(self, index: int) -> tuple[Layers, torch.Tensor]:
         """Draw item ``index``: the painted layers and the image (3, H, W)."""
         g = make_generator(self.seed, index)
@@ -270,20 +245,6 @@ class ShapesDataset(torch.utils.data.Dataset):
         if self.noise > 0:
             image = image + self.noise * torch.randn(image.shape, generator=g)
         return layers, image.clamp_(0.0, 1.0)
-
-    def __getitem__(self, index: int):
-        index = self._check_index(index)
-        layers, image = self._draw(index)
-        if self.task == "segmentation":
-            target = layers.semantic()          # the instance masks and boxes are not needed
-        else:
-            _, masks, labels, boxes = layers.result()
-            target = {"boxes": boxes, "labels": labels, "masks": masks}
-        if self.transform is not None:
-            image, target = apply_joint_transform(
-                self.transform, image, target,
-                seed=augmentation_seed(self.seed, index, self.epoch))
-        return image, target
 
     def __repr__(self) -> str:
         return (f"ShapesDataset(num_samples={self.num_samples}, image_size={self.image_size}, "
