@@ -160,13 +160,31 @@ def minimal_dev(size):
     mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
 
 
+def _needed_paths():
+    """The virtualenv and the repository (the editable ``course`` package), resolved."""
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    paths = {os.path.realpath(sys.prefix), repository}
+    # A path inside another one is kept visible by its parent's bind mount.
+    return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
+
+
 def setup(spec):
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     keep = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in spec["rw"]]
     make_readonly(skip=["/proc"])
     size = spec.get("tmpfs_size", "256m")
     minimal_dev(size)
+    # The fresh /tmp would also hide what the kernel itself needs when it lives
+    # under /tmp (a checkout and its .venv there, as on a CI machine): keep
+    # those visible, read-only, through the new tmpfs.
+    needed = [p for p in _needed_paths() if p.startswith("/tmp/")]
+    needed_fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in needed]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for path, fd in zip(needed, needed_fds):
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
     hidden_dirs = []
     for target in spec.get("hide", []):
         if os.path.isdir(target) and not os.path.islink(target):
