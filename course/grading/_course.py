@@ -180,16 +180,25 @@ def generate_assignment(course_dir: Path, assignment: str, root: Path, db: str |
     with quiet_logs(), contextlib.redirect_stdout(io.StringIO()):
         coursedir = CourseDirectory(config=cfg)
         converter = _quiet_converter(GenerateAssignment(coursedir=coursedir, config=cfg))
-        errors = io.StringIO()
-        handler = logging.StreamHandler(errors)
-        handler.setLevel(logging.ERROR)
-        converter.log.addHandler(handler)
-        try:
-            converter.start()
-        except Exception as exc:
-            raise GradingError(f"nbgrader generate_assignment failed for {assignment}: {exc}\n"
-                               f"{errors.getvalue()}") from exc
+        errors = run_converter(converter)
+        if errors is not None:
+            raise GradingError(f"nbgrader generate_assignment failed for {assignment}: {errors}")
     return root
+
+
+def run_converter(converter) -> str | None:
+    """Run an nbgrader converter; None on success, else the exception and its ERROR log lines."""
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    handler.setLevel(logging.ERROR)
+    converter.log.addHandler(handler)
+    try:
+        converter.start()
+    except Exception as exc:
+        return f"{exc}\n{log.getvalue()}"
+    finally:
+        converter.log.removeHandler(handler)
+    return None
 
 
 def is_autograded_test(cell) -> bool:

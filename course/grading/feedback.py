@@ -79,18 +79,12 @@ def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None 
             if section in cfg and "begin_test_delimeter" in cfg[section]:
                 cfg.HideHiddenTests.begin = cfg[section].begin_test_delimeter
                 cfg.HideHiddenTests.end = cfg[section].end_test_delimeter
-        errors = io.StringIO()
         with _course.quiet_logs(), contextlib.redirect_stdout(io.StringIO()):
             converter = _course._quiet_converter(GenerateFeedback(coursedir=CourseDirectory(config=cfg),
                                                                   config=cfg))
-            import logging
-            handler = logging.StreamHandler(errors)
-            handler.setLevel(logging.ERROR)
-            converter.log.addHandler(handler)
-            try:
-                converter.start()
-            except Exception as exc:
-                print(f"warning: nbgrader generate_feedback reported errors: {exc}\n{errors.getvalue()[-2000:]}")
+            errors = _course.run_converter(converter)
+        if errors is not None:
+            print(f"warning: nbgrader generate_feedback reported errors: {errors[-2000:]}")
         for student in graded:
             page = state.feedback(student, assignment) / f"{notebook}.html"
             if page.exists():
