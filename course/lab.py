@@ -6,14 +6,23 @@ assignments, the ``course`` sources) and opens the lecture index
 Any extra option goes to JupyterLab unchanged, for example::
 
     python -m course.lab --no-browser --port 8890
+
+Set ``COURSE_ROOT`` to serve another folder laid out like the repository,
+for example a temporary copy of the lectures (the browser tests do this, so
+running cells and autosave never touch the committed notebooks)::
+
+    COURSE_ROOT=/tmp/course-copy python -m course.lab
 """
 from __future__ import annotations
 
 import os
+import platform
 import sys
+from importlib import metadata
 from pathlib import Path
 
 INDEX_NOTEBOOK = "lectures/00_index.ipynb"
+ROOT_VARIABLE = "COURSE_ROOT"
 
 
 def course_root() -> Path:
@@ -21,9 +30,18 @@ def course_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def lab_root() -> Path:
+    """The folder ``make lab`` serves: ``$COURSE_ROOT`` when set (and not empty), else :func:`course_root`."""
+    value = os.environ.get(ROOT_VARIABLE, "")
+    return Path(value) if value else course_root()
+
+
 def lab_arguments(extra: list[str], root: Path | None = None) -> list[str]:
-    """The JupyterLab command-line arguments ``make lab`` uses, followed by ``extra``."""
-    root = course_root() if root is None else Path(root)
+    """The JupyterLab command-line arguments ``make lab`` uses, followed by ``extra``.
+
+    ``root`` is the folder to serve; by default :func:`lab_root`.
+    """
+    root = lab_root() if root is None else Path(root)
     if not root.is_dir():
         raise ValueError(f"root must be an existing folder, got {str(root)!r}")
     index = root / INDEX_NOTEBOOK
@@ -32,6 +50,41 @@ def lab_arguments(extra: list[str], root: Path | None = None) -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")  # containers and CI machines often run as root
     return args + list(extra)
+
+
+REPORTED_PACKAGES = ("convseg-course", "torch", "torchvision", "matplotlib", "ipywidgets", "jupyterlab",
+                     "scikit-learn", "nbgrader")
+
+
+def environment_report() -> dict:
+    """What the course runs on: versions, the device, threads, and the offline data.
+
+    Returns ``{"python": ..., "<package>": version or "missing", ...,
+    "device": "cpu" or "cuda (<name>)", "threads": n, "offline data": "ok" or
+    the error}``. Nothing here touches the network.
+
+    >>> report = environment_report()
+    >>> report["device"].startswith(("cpu", "cuda"))
+    True
+    """
+    import torch
+
+    report = {"python": platform.python_version()}
+    for package in REPORTED_PACKAGES:
+        try:
+            report[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            report[package] = "missing"
+    report["device"] = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    report["threads"] = torch.get_num_threads()
+    try:
+        from course.data import load_digits, sample_photo
+        load_digits()
+        sample_photo("china", size=8)
+        report["offline data"] = "ok"
+    except Exception as error:  # report it, the check is for humans
+        report["offline data"] = f"{type(error).__name__}: {error}"
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from course.lab import INDEX_NOTEBOOK, course_root, lab_arguments
+from course.lab import INDEX_NOTEBOOK, ROOT_VARIABLE, course_root, lab_arguments, lab_root
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test-token"
@@ -52,6 +52,30 @@ def test_lab_arguments_open_the_index_when_it_exists(tmp_path):
     assert args[-1] == "--no-browser"
 
 
+def test_lab_serves_the_repository_unless_course_root_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv(ROOT_VARIABLE, raising=False)
+    assert lab_root() == ROOT
+    assert f"--ServerApp.root_dir={ROOT}" in lab_arguments([])
+    monkeypatch.setenv(ROOT_VARIABLE, "")
+    assert lab_root() == ROOT
+    monkeypatch.setenv(ROOT_VARIABLE, str(tmp_path))
+    assert lab_root() == tmp_path
+    (tmp_path / "lectures").mkdir()
+    (tmp_path / INDEX_NOTEBOOK).write_text("{}")
+    args = lab_arguments(["--no-browser"])
+    assert f"--ServerApp.root_dir={tmp_path}" in args
+    assert f"--LabApp.default_url=/lab/tree/{INDEX_NOTEBOOK}" in args
+    # An explicit root still wins over the variable.
+    other = tmp_path / "lectures"
+    assert f"--ServerApp.root_dir={other}" in lab_arguments([], root=other)
+
+
+def test_lab_arguments_reject_a_missing_course_root(tmp_path, monkeypatch):
+    monkeypatch.setenv(ROOT_VARIABLE, str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="root must be an existing folder.*nowhere"):
+        lab_arguments([])
+
+
 def test_lab_arguments_reject_a_missing_root(tmp_path):
     with pytest.raises(ValueError, match="root must be an existing folder.*nowhere"):
         lab_arguments([], root=tmp_path / "nowhere")
@@ -61,6 +85,7 @@ def test_lab_arguments_reject_a_missing_root(tmp_path):
 def test_make_lab_entry_point_serves_the_course(tmp_path):
     port = free_port()
     env = dict(os.environ)
+    env.pop(ROOT_VARIABLE, None)  # serve the repository itself
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
                      ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
         env[var] = str(tmp_path / sub)
@@ -112,3 +137,16 @@ def test_make_lab_entry_point_serves_the_course(tmp_path):
             server.wait()
         log.close()
     assert server.returncode is not None
+
+
+def test_environment_report_lists_versions_device_and_data():
+    from importlib import metadata
+
+    from course.lab import REPORTED_PACKAGES, environment_report
+
+    report = environment_report()
+    assert report["torch"] == metadata.version("torch")
+    assert set(REPORTED_PACKAGES) <= set(report)
+    assert report["device"] == "cpu" or report["device"].startswith("cuda (")
+    assert report["threads"] >= 1
+    assert report["offline data"] == "ok"
