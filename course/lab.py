@@ -87,12 +87,41 @@ def environment_report() -> dict:
     return report
 
 
+def trust_lectures(root: Path | None = None) -> list[Path]:
+    """Mark the course's lecture notebooks trusted for this user; return the ones newly signed.
+
+    JupyterLab shows the stored outputs of an untrusted notebook only in
+    their plain-text form, so a lecture opened before it is run would show
+    ``Explorer(children=(HBox(...`` instead of its explorer. The lectures come
+    with the course the student installs, so ``make lab`` trusts them, as
+    ``jupyter trust lectures/*.ipynb`` would (the signatures go to Jupyter's
+    data folder, not into the notebooks).
+    """
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    root = lab_root() if root is None else Path(root)
+    notary = NotebookNotary()
+    signed = []
+    try:
+        for path in sorted((root / "lectures").glob("*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            if not notary.check_signature(notebook):
+                notary.sign(notebook)
+                signed.append(path)
+    finally:
+        notary.store.close()
+    return signed
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Start JupyterLab on the course (blocks until the server stops)."""
+    """Trust the lectures, then start JupyterLab on the course (blocks until the server stops)."""
     from jupyterlab.labapp import LabApp
 
     argv = sys.argv[1:] if argv is None else argv
-    LabApp.launch_instance(argv=lab_arguments(argv))
+    arguments = lab_arguments(argv)
+    trust_lectures()
+    LabApp.launch_instance(argv=arguments)
 
 
 if __name__ == "__main__":

@@ -474,3 +474,23 @@ def test_lecture_runs_shows_figures_and_an_explorer_follows_its_slider(session):
         first.scroll_into_view_if_needed()
         session.screenshot(f"{stem}-1-run.png")
         move_a_slider(session, stem)
+
+
+@pytest.mark.skipif(not (ROOT / "lectures" / LECTURE).exists(), reason=f"lectures/{LECTURE} is not written yet")
+def test_a_lecture_not_yet_run_shows_its_stored_figures_and_explorers(session):
+    """Students read a lecture before running it: the stored figures and explorers (saved widget state) show."""
+    page = session.page
+    with session.explained(LECTURE):
+        open_notebook(session, LECTURE)
+        page.wait_for_function("() => document.querySelectorAll("
+                               "'.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer').length > 0",
+                               timeout=30_000)
+        explorer = page.evaluate(EXPLORER_JS, 0)
+        assert explorer["label"] and explorer["src"], f"the stored explorer shows no text or figure: {explorer}"
+        assert rendered_pngs(page), "no stored PNG figure rendered"
+        prompts = page.eval_on_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt",
+                                            "ps => ps.map(p => p.textContent.trim())")
+        assert any(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"stored prompts missing: {prompts[:5]}"
+        box = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer").first
+        box.scroll_into_view_if_needed()
+        session.screenshot(f"{Path(LECTURE).stem}-0-stored-explorer.png", element=box)

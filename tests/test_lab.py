@@ -150,3 +150,23 @@ def test_environment_report_lists_versions_device_and_data():
     assert report["device"] == "cpu" or report["device"].startswith("cuda (")
     assert report["threads"] >= 1
     assert report["offline data"] == "ok"
+
+
+def test_trust_lectures_signs_each_lecture_once(tmp_path, monkeypatch):
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    from course.lab import trust_lectures
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))  # a fresh trust database
+    (tmp_path / "lectures").mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/html": "<b>2</b>"},
+                                                        execution_count=1)]
+    nbformat.write(notebook, tmp_path / "lectures" / "01_x.ipynb")
+    notary = NotebookNotary()
+    assert not notary.check_signature(nbformat.read(tmp_path / "lectures" / "01_x.ipynb", 4))
+    assert trust_lectures(tmp_path) == [tmp_path / "lectures" / "01_x.ipynb"]
+    assert NotebookNotary().check_signature(nbformat.read(tmp_path / "lectures" / "01_x.ipynb", 4))
+    assert trust_lectures(tmp_path) == []      # already trusted: nothing to do
+    assert nbformat.read(tmp_path / "lectures" / "01_x.ipynb", 4) == notebook   # the file is unchanged
