@@ -11,8 +11,10 @@ Screenshots go to ``$COURSE_SCREENSHOT_DIR`` when it is set, else to the test's
 Playwright (never ``playwright install``). Without them the tests skip, unless
 ``COURSE_REQUIRE_BROWSER=1`` (set by ``.ci/run``), which turns the skip into a failure.
 
-The lecture tests target ``INDEX`` and ``LECTURE`` below and skip only while those
-notebooks do not exist; the fixture tests use notebooks written here, so the
+The lecture tests target ``INDEX``, ``LECTURE`` and ``CONV_LECTURE`` below (the
+last one also checks the training progress bar and that the arithmetic explorer's
+text is ``conv_output_size`` of its sliders) and skip only while those notebooks
+do not exist; the fixture tests use notebooks written here, so the
 browser path is tested whatever the lectures contain.
 """
 from __future__ import annotations
@@ -494,3 +496,58 @@ def test_a_lecture_not_yet_run_shows_its_stored_figures_and_explorers(session):
         box = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer").first
         box.scroll_into_view_if_needed()
         session.screenshot(f"{Path(LECTURE).stem}-0-stored-explorer.png", element=box)
+
+
+CONV_LECTURE = "01_convolutions.ipynb"   # trains with a progress bar; the convolution-arithmetic explorer
+
+CONV_EXPLORER_JS = """
+() => {
+  const box = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-conv-arithmetic');
+  if (!box) return null;
+  const values = {};
+  for (const name of ['input_size', 'kernel_size', 'stride', 'padding', 'dilation']) {
+    const readout = box.querySelector('.course-control-' + name + ' .widget-readout');
+    values[name] = readout ? Number(readout.textContent.trim()) : null;
+  }
+  const img = box.querySelector('.course-explorer-output img[src^="data:image/png"]');
+  return {values, label: box.querySelector('.course-explorer-label')?.textContent.trim(),
+          src: img ? img.getAttribute('src') : null};
+}
+"""
+
+
+@pytest.mark.skipif(not (ROOT / "lectures" / CONV_LECTURE).exists(), reason=f"lectures/{CONV_LECTURE} is not written yet")
+def test_training_shows_a_progress_bar_and_the_arithmetic_explorer_computes_output_sizes(session):
+    from course.conv import conv_output_size
+
+    page = session.page
+    stem = Path(CONV_LECTURE).stem
+    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    with session.explained(CONV_LECTURE):
+        run_all(session, CONV_LECTURE)
+        # course.train.fit's epoch bar is a live ipywidgets progress bar, finished.
+        bars = page.locator(f"{panel} .widget-hprogress")
+        assert bars.count() >= 1, "no progress bar rendered for the training cell"
+        box = bars.first.locator("xpath=..")
+        assert re.search(r"fit.*100%.*6/6", box.text_content() or "", flags=re.S), box.text_content()
+        box.scroll_into_view_if_needed()
+        session.screenshot(f"{stem}-1-progress.png")
+
+        before = page.evaluate(CONV_EXPLORER_JS)
+        assert before and before["src"], "the convolution-arithmetic explorer shows no figure"
+        stride = page.locator(f"{panel} .course-explorer-conv-arithmetic .course-control-stride "
+                              ".noUi-handle[role=slider]")
+        stride.scroll_into_view_if_needed()
+        stride.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"([before]) => {{ const s = ({CONV_EXPLORER_JS})(); "
+                               "return s && s.label !== before.label && s.src !== before.src; }",
+                               arg=[before], timeout=SLIDER_SECONDS * 1000, polling=100)
+        after = page.evaluate(CONV_EXPLORER_JS)
+        assert after["values"]["stride"] == before["values"]["stride"] + 1
+        v = after["values"]
+        expected = conv_output_size(v["input_size"], v["kernel_size"], v["stride"], v["padding"], v["dilation"])
+        assert after["label"] == f"output size = {expected}", (after, expected)
+        print(f"stride {before['values']['stride']} -> {v['stride']}: {before['label']!r} -> {after['label']!r}")
+        session.screenshot(f"{stem}-2-slider.png",
+                           page.locator(f"{panel} .course-explorer-conv-arithmetic").first)
