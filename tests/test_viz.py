@@ -548,3 +548,13 @@ def test_import_course_viz_keeps_the_backend():
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "svg"
+
+
+def test_explorer_text_form_says_what_it_shows_and_how_to_use_it():
+    """Where widgets cannot be drawn (an untrusted notebook), the stored text stands in for the explorer."""
+    w = viz.conv_arithmetic_explorer(input_size=5, kernel_size=3, stride=2, padding=1)
+    bundle = w._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("conv-arithmetic explorer (run the notebook to use its sliders)")
+    assert "output size = 3" in bundle["text/plain"]
+    w.controls["padding"].value = 0
+    assert repr(w).endswith("output size = 2")

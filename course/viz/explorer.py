@@ -92,6 +92,7 @@ class Explorer(widgets.VBox):
             control.add_class(f"course-control-{control_name}")
         label.add_class("course-explorer-label")
         output.add_class("course-explorer-output")
+        self.explorer_name = name
         self.controls = dict(controls)
         self.label = label
         self.output = output
@@ -103,6 +104,10 @@ class Explorer(widgets.VBox):
         for control in self.controls.values():
             control.observe(self.refresh, names="value")
         self.refresh()
+
+    def __repr__(self) -> str:
+        """The text shown where widgets cannot be drawn (an untrusted notebook, a static viewer)."""
+        return f"{self.explorer_name} explorer (run the notebook to use its sliders): {html.unescape(self.label.value)}"
 
     def values(self) -> dict:
         """The current value of every control, ``{name: value}``."""
