@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --constraint constraints.txt --editable '.[dev]'
+	# Build matplotlib's font cache now: on a slow first run it warns on stderr,
+	# which would fail a strict nbval cell or an nbgrader test cell.
+	$(PY) -c "import matplotlib.font_manager"
 	touch $(STAMP)
 
 lab: setup
