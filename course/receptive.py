@@ -257,7 +257,9 @@ def _unsupported(name: str, kind: str, why: str = "") -> ValueError:
         f"layer {name!r} ({kind}) is not supported by receptive_field{why}. The receptive field is "
         "defined for the convolutional trunk of a network (convolutions, pooling, pointwise layers, "
         "residual additions, concatenation on channels); pass the trunk, e.g. "
-        "receptive_field(model.features)")
+        "receptive_field(model.features). If the layer is inside the trunk (the global pooling of a "
+        "squeeze-and-excitation gate, as in EfficientNet or MobileNet v3), every unit sees the whole "
+        "image and there is no finite receptive field to compute")
 
 
 def _operation(graph_module, node, shapes: dict) -> _Op:

@@ -549,3 +549,12 @@ def test_erf_bad_arguments():
         meta_net = small_net()
     with pytest.raises(ValueError, match="model is on the meta device"):
         effective_receptive_field(meta_net)
+
+
+def test_a_squeeze_and_excitation_trunk_is_refused_with_the_reason():
+    import torchvision
+
+    with torch.device("meta"):
+        trunk = torchvision.models.efficientnet_b0().features
+    with pytest.raises(ValueError, match=r"inside the trunk.*squeeze-and-excitation.*whole image"):
+        receptive_field(trunk)
