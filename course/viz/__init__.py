@@ -15,6 +15,7 @@ transposed convolution          :func:`transposed_conv_steps_figure`, :func:`tra
 checkerboard artefacts          :func:`checkerboard_figure`, :func:`checkerboard_explorer`
 images and segmentation         :func:`show_images`, :func:`show_segmentation`
 receptive fields                :func:`receptive_field_figure`
+detection                       :func:`show_boxes`, :func:`pr_curve_figure`
 drawing helpers                 :mod:`course.viz.grids`
 ==============================  =============================================
 
@@ -30,6 +31,7 @@ notebook, whatever matplotlib picks elsewhere.
 from course.viz import grids
 from course.viz.arithmetic import (conv_arithmetic_explorer, conv_arithmetic_figure, convolution_matrix_figure,
                                    kernel_window)
+from course.viz.detection import pr_curve_figure, show_boxes
 from course.viz.explorer import Explorer, View
 from course.viz.images import (receptive_field_figure, segmentation_cmap, segmentation_colors, show_images,
                                show_segmentation)
@@ -45,4 +47,5 @@ __all__ = [
     "transposed_conv_explorer",
     "overlap_counts", "checkerboard_figure", "checkerboard_explorer",
     "show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation", "receptive_field_figure",
+    "show_boxes", "pr_curve_figure",
 ]
