@@ -19,12 +19,10 @@ browser path is tested whatever the lectures contain.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from jupyter_env import free_port, isolated_environment
 
 from course.lab import ROOT_VARIABLE
 
@@ -72,12 +72,6 @@ def screenshot_dir(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("COURSE_SCREENSHOT_DIR") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- fixture notebooks
@@ -134,18 +128,8 @@ class LabServer:
         self.base = ""
 
     def environment(self) -> dict:
-        env = dict(os.environ)
+        env = isolated_environment(self.home)
         env[ROOT_VARIABLE] = str(self.root)
-        for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                         ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipython"),
-                         ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
-            env[var] = str(self.home / sub)
-            (self.home / sub).mkdir(parents=True, exist_ok=True)
-        # No "get Jupyter news?" toast over the page.
-        settings = self.home / "settings" / "@jupyterlab" / "apputils-extension"
-        settings.mkdir(parents=True, exist_ok=True)
-        (settings / "notification.jupyterlab-settings").write_text(
-            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
         return env
 
     def start(self, attempts: int = 3) -> None:

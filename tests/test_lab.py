@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_env import free_port, isolated_environment
+
 from course.lab import INDEX_NOTEBOOK, ROOT_VARIABLE, course_root, lab_arguments, lab_root
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str):
@@ -84,11 +79,8 @@ def test_lab_arguments_reject_a_missing_root(tmp_path):
 @pytest.mark.slow
 def test_make_lab_entry_point_serves_the_course(tmp_path):
     port = free_port()
-    env = dict(os.environ)
+    env = isolated_environment(tmp_path)
     env.pop(ROOT_VARIABLE, None)  # serve the repository itself
-    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
-        env[var] = str(tmp_path / sub)
     command = [sys.executable, "-m", "course.lab", "--no-browser", f"--port={port}",
                "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={TOKEN}"]
