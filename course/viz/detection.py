@@ -26,22 +26,11 @@ import torch
 from matplotlib.patches import Rectangle
 
 from course._checks import check_float, check_tensor
+from course.boxes import _check_boxes
+from course.metrics.detection import _precision_envelope
 from course.viz.images import _show, _to_image, segmentation_colors
 
 __all__ = ["show_boxes", "pr_curve_figure"]
-
-
-def _check_xyxy(boxes) -> torch.Tensor:
-    check_tensor("boxes", boxes, ndim=2, floating=True)
-    if boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be a tensor of shape (N, 4), got shape {tuple(boxes.shape)}")
-    x1, y1, x2, y2 = boxes.unbind(1)
-    bad = ~((x1 <= x2) & (y1 <= y2))
-    if bad.any():
-        row = int(bad.nonzero()[0, 0])
-        raise ValueError(f"boxes must be xyxy boxes with x1 <= x2 and y1 <= y2, "
-                         f"got boxes[{row}] = {boxes[row].tolist()}")
-    return boxes.detach().cpu().double()
 
 
 def _check_per_box(name: str, value, n: int, *, floating: bool) -> torch.Tensor | None:
@@ -77,7 +66,7 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
     ``"box:caption"``: ``"name score"`` with the score to 2 decimals, only
     the name without scores, only the score without labels.
     """
-    boxes = _check_xyxy(boxes)
+    boxes = _check_boxes("boxes", boxes, xyxy=True).detach().cpu().double()
     n = len(boxes)
     labels = _check_per_box("labels", labels, n, floating=False)
     scores = _check_per_box("scores", scores, n, floating=True)
@@ -159,7 +148,7 @@ def pr_curve_figure(precision, recall, ap=None, *, envelope: bool = True, title=
         fig = ax.figure
     ax.plot(r, p, drawstyle="steps-pre", marker="o", markersize=3, color="C0", label="precision", gid="pr")
     if envelope:
-        interpolated = np.maximum.accumulate(p[::-1])[::-1]
+        interpolated = _precision_envelope(torch.from_numpy(p.copy())).numpy()   # what AP interpolates
         ax.plot(r, interpolated, drawstyle="steps-pre", linestyle="--", color="C3",
                 label="envelope (interpolated)", gid="envelope")
     ax.set_xlim(-0.02, 1.02)
