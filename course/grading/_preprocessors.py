@@ -40,6 +40,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Float, Integer, List, Unicode
 
+from . import trusted
 from ._nb import BEGIN_HIDDEN, END_HIDDEN, first_line, hidden_regions, strip_ansi
 
 #: filled in by the autograding preprocessors of the current worker process
@@ -106,6 +107,18 @@ class RestoreCellMetadata(NbGraderPreprocessor):
 
 # ----------------------------------------------------------------------------- execution
 
+def _is_test_cell(cell) -> bool:
+    """An autograded test cell (its nbgrader metadata was restored from the gradebook)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_instructor_cell(cell) -> bool:
+    """A read-only instructor code cell that is not a test (the imports at the top, say)."""
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute with a deadline, an output cap and no silent full marks."""
 
@@ -117,11 +130,13 @@ class GuardedExecute(Execute):
 
     def _reset_report(self):
         self._report = {"timed_out": [], "truncated": [], "stopped": None, "stopped_cell": None,
-                        "exit": None, "kernel_error": None}
+                        "exit": None, "kernel_error": None, "setup_errors": []}
         self._bytes_total = 0
         self._bytes_cell: dict[int, int] = {}
         self._stderr_dropped: set[int] = set()
         self._current = None
+        self._trusted = None
+        self._test_count = 0
 
     def preprocess(self, nb, resources=None, km=None):
         from nbclient.client import NotebookClient
@@ -145,6 +160,9 @@ class GuardedExecute(Execute):
                 self._report["stopped_cell"] = self._current
                 self._not_run(self._current or 0, "the grader failed" if started else
                               "the grading kernel could not be started")
+        finally:
+            if self._trusted is not None:
+                self._trusted.channel.close_channels()
         RECORD["execution"] = self._report
         return self.nb, self.resources
 
@@ -166,8 +184,13 @@ class GuardedExecute(Execute):
                 return
             self._current = index
             try:
-                self.preprocess_cell(cell, resources, index)
-            except DeadKernelError:
+                if _is_test_cell(cell):
+                    self._run_test_cell(cell, index)
+                else:
+                    self.preprocess_cell(cell, resources, index)
+                    if _is_instructor_cell(cell):
+                        self._run_in_grader(cell, index)
+            except (DeadKernelError, trusted.KernelDied):
                 self._report["stopped"] = "dead"
                 self._report["stopped_cell"] = index
                 self._report["exit"] = self._exit_status()
@@ -176,7 +199,7 @@ class GuardedExecute(Execute):
                 self._not_run(index + 1, "the kernel died in an earlier cell")
                 self.shutdown_kernel = "immediate"
                 return
-            except CellTimeoutError:
+            except (CellTimeoutError, trusted.KernelUnresponsive):
                 # the interrupt was ignored (or the kernel is stuck in C code)
                 self._report["stopped"] = "unresponsive"
                 self._report["stopped_cell"] = index
@@ -187,6 +210,33 @@ class GuardedExecute(Execute):
                 self._not_run(index + 1, "the kernel was killed after an earlier cell timed out")
                 self.shutdown_kernel = "immediate"
                 return
+
+    # -- test cells run here, the student's functions in the kernel ---------------------------
+    def _runner(self) -> "trusted.TrustedRunner":
+        if self._trusted is None:
+            from jupyter_core.utils import run_sync
+            channel = trusted.KernelChannel(self.km.get_connection_info(), alive=run_sync(self.km.is_alive),
+                                            interrupt=run_sync(self.km.interrupt_kernel))
+            self._trusted = trusted.TrustedRunner(channel)
+        return self._trusted
+
+    def _run_in_grader(self, cell, index):
+        """A read-only instructor cell (imports, helpers) runs in the grader's namespace too."""
+        problem = self._runner().run_setup(cell.source)
+        if problem is not None:
+            self._report["setup_errors"].append(f"{describe_cell(self.nb, index)}: {problem}")
+
+    def _run_test_cell(self, cell, index):
+        """Run a test cell in the grader; its outputs (and so its score) come from there."""
+        self._test_count += 1
+        result = self._runner().run_test(cell.source, timeout=self._get_timeout(cell) or 60,
+                                         count=self._test_count)
+        cell.outputs = result.outputs
+        cell.execution_count = None
+        if result.timed_out and index not in self._report["timed_out"]:
+            self._report["timed_out"].append(index)
+        if result.truncated and index not in self._report["truncated"]:
+            self._report["truncated"].append(index)
 
     def _exit_status(self):
         try:

@@ -630,6 +630,10 @@ def student_function(name: str, fn, forbidden=(), student_module: str = "__main_
     to a test cell that writes to stderr, and a warning goes there). The
     places to patch are listed once, here, so each call costs little.
     """
+    if getattr(type(fn), "__course_remote__", None) is not None:
+        # a test cell running in the grader: the function lives in the student's kernel,
+        # and is checked and guarded there (course.grading.trusted)
+        return fn.__course_remote__(name, forbidden)
     problem = static_problem(name, fn, forbidden, student_module=student_module)
     if problem is not None:
         raise NotYourOwnCode(problem)

@@ -1,0 +1,115 @@
+"""The student's kernel's side of trusted grading: answer the grader's calls.
+
+Test cells do not run in the student's kernel (see :mod:`course.grading.trusted`).
+For each test cell the grader sends one execute request that runs
+:func:`serve`, which reads requests with ``input()`` and sends each reply as
+the prompt of the next ``input()``: the Jupyter stdin channel becomes a
+request/reply line between the grader and the kernel. A request names a
+global of the notebook (a function the student wrote) and the arguments to
+call it with; the reply is its result or the exception it raised.
+
+Everything here runs next to the student's code and can be replaced by it;
+that is fine: all it can change is the values that go back, and those are
+compared with the reference in the grader's own process.
+"""
+from __future__ import annotations
+
+import builtins
+import sys
+import traceback
+
+from . import wire
+
+#: requests are ``{"op": ...}``; ``END`` stops serving
+END = "END"
+_MAX_TRACEBACK = 4000
+
+
+def serve() -> None:
+    """Answer requests until the grader sends :data:`END` (runs inside the kernel)."""
+    objects: dict[int, object] = {}
+    wrappers: dict = {}
+
+    def refer(obj) -> int:
+        objects[id(obj)] = obj  # kept alive, so the id stays unique
+        return id(obj)
+
+    def resolve(number: int, _type: str):
+        if number not in objects:
+            raise wire.WireError(f"unknown reference {number}")
+        return objects[number]
+
+    ask = builtins.input
+    reply = {"ready": True}
+    while True:
+        text = ask(wire.dumps(reply))
+        if text == END:
+            return
+        try:
+            request = wire.loads(text)
+            reply = {"ok": wire.encode(_handle(request, resolve, wrappers), refer)}
+        except KeyboardInterrupt:
+            raise  # the grader's interrupt (time limit): stop serving
+        except BaseException as exc:  # noqa: BLE001 - the student's exception is the answer
+            reply = {"error": _describe(exc)}
+
+
+def _namespace() -> dict:
+    return vars(sys.modules["__main__"])
+
+
+def _handle(request: dict, resolve, wrappers: dict):
+    op = request.get("op")
+    if op == "lookup":
+        name = request["name"]
+        namespace = _namespace()
+        if name not in namespace:
+            raise NameError(f"name {name!r} is not defined")
+        value = namespace[name]
+        return {"callable": True} if callable(value) else {"value": value}
+    if op == "guard":
+        _guarded(request["name"], request.get("rules"), wrappers)
+        return None
+    if op == "call":
+        target = request["target"]
+        args = wire.decode(request.get("args", []), resolve=resolve)
+        kwargs = wire.decode(request.get("kwargs", {"__dict__": {}}), resolve=resolve)
+        if "name" in target:
+            fn = _guarded(target["name"], request.get("rules"), wrappers)
+        else:
+            fn = resolve(target["ref"], "")
+        return fn(*args, **kwargs)
+    if op == "getattr":
+        return getattr(resolve(request["ref"], ""), request["attr"])
+    if op == "list":
+        return list(resolve(request["ref"], ""))
+    if op == "repr":
+        return repr(resolve(request["ref"], ""))[:2000]
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _guarded(name: str, rules, wrappers: dict):
+    """The notebook's global ``name``; with ``rules``, wrapped by the anti-reference guard."""
+    namespace = _namespace()
+    if name not in namespace:
+        raise NameError(f"name {name!r} is not defined")
+    fn = namespace[name]
+    if rules is None:
+        return fn
+    key = (name, id(fn), tuple(rules))
+    if key not in wrappers:
+        from . import guard
+        forbidden = tuple(getattr(guard, rule) for rule in rules)
+        wrappers[key] = (fn, guard.student_function(name, fn, forbidden))
+    return wrappers[key][1]
+
+
+def _describe(exc: BaseException) -> dict:
+    """The exception as data: its type, message and the student's part of the traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = __file__.rsplit(".", 1)[0]
+    mine = [f for f in frames if not f.filename.startswith(here)]
+    lines = traceback.format_list(mine) + traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines)
+    return {"type": type(exc).__name__[:100], "module": type(exc).__module__[:100],
+            "message": str(exc)[:2000], "traceback": text[-_MAX_TRACEBACK:]}
