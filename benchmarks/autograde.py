@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from course.grading import _course  # noqa: E402
 from course.grading._nb import strip_solution_markers, write  # noqa: E402
 from course.grading.autograde import grade_batch  # noqa: E402
+from course.grading.limits import Limits  # noqa: E402
 
 
 def solved_notebook(course: Path, assignment: str, scratch: Path):
@@ -88,8 +89,8 @@ def main() -> None:
         for jobs in (1, 2):
             state = tmp / f"state-jobs{jobs}"
             start = time.perf_counter()
-            summary = grade_batch(course, args.assignment, subs, state_dir=state, jobs=jobs, cell_timeout=120,
-                                  submission_timeout=600, progress=lambda message: None)
+            summary = grade_batch(course, args.assignment, subs, state_dir=state, jobs=jobs,
+                                  limits=Limits(cell_timeout=120), progress=lambda message: None)
             elapsed = time.perf_counter() - start
             statuses = {row["status"] for row in summary.values()}
             scores = {row["score"] for row in summary.values()}

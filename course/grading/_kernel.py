@@ -31,7 +31,8 @@ KERNEL_ENV = {
 
 def unshare_prefix() -> list[str]:
     # --net: no network at all (the kernel talks to the worker over Unix sockets)
-    prefix = ["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child", "--mount-proc"]
+    # --ipc: System V IPC objects are private to the submission and vanish with it
+    prefix = ["unshare", "--mount", "--pid", "--ipc", "--net", "--fork", "--kill-child", "--mount-proc"]
     if os.geteuid() != 0:
         prefix += ["--user", "--map-root-user"]
     return prefix + ["--"]
@@ -66,6 +67,13 @@ def write_kernelspec(jupyter_path: Path, *, memory_mb: int, cpu_seconds: int,
     return KERNEL_NAME
 
 
+def readable_paths() -> list[str]:
+    """What a sandboxed kernel may read besides the system: this virtualenv and its site-packages."""
+    import site
+    paths = [sys.prefix, sys.base_prefix, *site.getsitepackages()]
+    return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+
+
 def sandbox_problem(hide: list[str] | None = None) -> str | None:
     """None when the sandbox works on this machine, else why it does not."""
     if sys.platform != "linux":
@@ -76,9 +84,15 @@ def sandbox_problem(hide: list[str] | None = None) -> str | None:
     with tempfile.TemporaryDirectory(prefix="course-grade-probe-") as tmp:
         rw = Path(tmp) / "work"
         rw.mkdir()
+        (Path(tmp) / "root").mkdir()
+        secret = Path(tmp) / "host-file"
+        secret.write_text("not for kernels")
         spec = Path(tmp) / "spec.json"
         readonly = [str(Path(__file__).resolve().parent), sys.prefix]
-        spec.write_text(json.dumps({"rw": [str(rw)], "hide": hide or [], "must_be_readonly": readonly}))
+        spec.write_text(json.dumps({"root": str(Path(tmp) / "root"), "binds": [[str(rw), str(rw)]],
+                                    "allow": readable_paths(),
+                                    "must_be_readonly": readonly,
+                                    "must_be_hidden": [str(secret)] + list(hide or [])}))
         cmd = unshare_prefix() + [sys.executable, "-I", "-S", str(SANDBOX_SCRIPT), str(spec), "--probe"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from . import _course  # noqa: F401  (sets up the fast nbformat import)
-from ._kernel import write_kernelspec
+from ._kernel import readable_paths, write_kernelspec
 from ._nb import Unreadable, read_submission, write
 
 STATUS_ORDER = ["error", "unreadable", "crashed", "timeout", "wrong_filename", "graded"]
@@ -37,6 +37,8 @@ def _layout(spec: dict) -> dict:
         "jupyter": priv / "jupyter",
         "runtime": priv / "runtime",
         "home": priv / "home",
+        "kernel_cwd": priv / "kernel-cwd",
+        "root_fs": priv / "root-fs",
     }
 
 
@@ -45,9 +47,18 @@ def _prepare(spec: dict, paths: dict) -> None:
     assignment = spec["assignment"]
     shutil.copytree(template / "source" / assignment, paths["root"] / "source" / assignment)
     shutil.copy2(template / "gradebook.db", paths["root"] / "gradebook.db")
-    for key in ("submitted", "autograded", "runtime", "home", "jupyter"):
+    for key in ("submitted", "autograded", "runtime", "home", "jupyter", "kernel_cwd", "root_fs"):
         paths[key].mkdir(parents=True, exist_ok=True)
     (paths["priv"] / "jupyter-config").mkdir(exist_ok=True)
+    # the assignment's other files (data, images), as released to students: the kernel's folder
+    release = template / "release" / assignment
+    for item in sorted(release.iterdir()) if release.is_dir() else []:
+        if item.suffix == ".ipynb" or item.is_symlink():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, paths["kernel_cwd"] / item.name, symlinks=True)
+        else:
+            shutil.copy2(item, paths["kernel_cwd"] / item.name)
     mpl = spec.get("mpl_cache")
     if mpl and Path(mpl).is_dir():
         shutil.copytree(mpl, paths["home"] / "mplconfig", dirs_exist_ok=True)
@@ -79,10 +90,18 @@ def _environment(spec: dict, paths: dict) -> str:
     if spec.get("sandbox"):
         import json
         sandbox_spec = paths["priv"] / "sandbox.json"
+        # The kernel works in a scratch folder of its own, mounted where nbgrader expects the
+        # notebook's folder: nbgrader writes the graded notebook into the real folder, which
+        # the kernel never sees, so nothing it leaves (a symlink, say) is ever followed.
         sandbox_spec.write_text(json.dumps({
-            "rw": [str(paths["autograded"]), str(paths["runtime"]), str(paths["home"])],
-            "hide": spec.get("hide", []),
+            "root": str(paths["root_fs"]),
+            "allow": readable_paths(),
+            "binds": [[str(paths["kernel_cwd"]), str(paths["autograded"])],
+                      [str(paths["runtime"]), str(paths["runtime"])],
+                      [str(paths["home"]), str(paths["home"])]],
             "cwd": str(paths["autograded"]),
+            "cgroups": spec.get("cgroups", []),
+            "tmpfs_size": f"{int(spec.get('tmpfs_mb', 256))}m",
         }))
     env = {
         "HOME": str(paths["home"]),

@@ -41,16 +41,13 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _course
-from ._course import STUDENT_ID, GradingError, load_config
-
-JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints"}
-MAX_ZIP_BYTES = 2 * 2**30
-MAX_ZIP_MEMBERS = 20000
+from ._course import GradingError, load_config
+from .limits import Limits, SubmissionCgroup, cgroup_problem
+from .statuses import Status
+from .submissions import Entry, collect
 
 
 # ----------------------------------------------------------------------------- state
@@ -83,133 +80,6 @@ class State:
         if path.exists():
             return json.loads(path.read_text())
         return {"assignment": assignment, "students": {}}
-
-
-# ----------------------------------------------------------------------------- collection
-
-@dataclass
-class Entry:
-    student: str
-    path: Path | None = None
-    status: str | None = None
-    reason: str = ""
-    notes: list = field(default_factory=list)
-    wrong_filename: bool = False
-    timestamp: str | None = None
-
-
-def _safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a zip without path traversal, links, or zip bombs."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
-        raise GradingError(f"{archive} is not a valid zip file: {exc}") from None
-    with zf:
-        members = zf.infolist()
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise GradingError(f"{archive} holds {len(members)} files, more than {MAX_ZIP_MEMBERS}")
-        total = 0
-        for info in members:
-            name = info.filename.replace("\\", "/")
-            parts = [p for p in name.split("/") if p not in ("", ".")]
-            if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-                continue  # path traversal: skipped
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == 0o120000:
-                continue  # symbolic link: skipped
-            target = dest.joinpath(*parts) if parts else dest
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(2**20):
-                    total += len(chunk)
-                    if total > MAX_ZIP_BYTES:
-                        raise GradingError(f"{archive} unpacks to more than {MAX_ZIP_BYTES // 2**30} GB")
-                    out.write(chunk)
-
-
-def _visible(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.name not in JUNK and not p.name.startswith("."))
-
-
-def _is_student_dir(path: Path, assignment: str) -> bool:
-    return (path / assignment).is_dir() or any(p.suffix == ".ipynb" for p in _visible(path) if p.is_file())
-
-
-def _submissions_root(root: Path, assignment: str) -> Path:
-    """Descend through wrapper folders (``submitted/``, a zip's top folder)."""
-    for _ in range(4):
-        entries = _visible(root)
-        dirs = [p for p in entries if p.is_dir()]
-        files = [p for p in entries if p.is_file()]
-        if len(dirs) == 1 and not files and not _is_student_dir(dirs[0], assignment):
-            root = dirs[0]
-        else:
-            break
-    return root
-
-
-def collect(submissions: Path, assignment: str, notebook: str, scratch: Path) -> tuple[list[Entry], list[str]]:
-    """Find every student's notebook. Returns (entries sorted by student, warnings)."""
-    submissions = Path(submissions)
-    warnings: list[str] = []
-    if not submissions.exists():
-        raise GradingError(f"no such submissions folder or zip: {submissions}")
-    if submissions.is_file():
-        if not zipfile.is_zipfile(submissions):
-            raise GradingError(f"{submissions} is neither a folder nor a zip file")
-        extracted = scratch / "extracted"
-        extracted.mkdir(parents=True)
-        _safe_extract(submissions, extracted)
-        submissions = extracted
-    root = _submissions_root(submissions, assignment)
-    expected = f"{notebook}.ipynb"
-    entries = []
-    for folder in _visible(root):
-        if not folder.is_dir():
-            if folder.suffix == ".ipynb":
-                warnings.append(f"ignored {folder.name}: notebooks must be inside a folder named after the student")
-            continue
-        student = folder.name
-        if folder.is_symlink():
-            warnings.append(f"ignored {folder.name}: a symbolic link, not a folder")
-            continue
-        entry = Entry(student)
-        if not STUDENT_ID.match(student):
-            entry.status = "invalid_student_id"
-            entry.reason = ("the folder name is not a valid student id (letters, digits and _ . @ + - only); "
-                            "not graded")
-            entries.append(entry)
-            continue
-        where = folder / assignment if (folder / assignment).is_dir() else folder
-        stamp = where / "timestamp.txt"
-        if stamp.is_file():
-            entry.timestamp = stamp.read_text(errors="replace").strip()[:64] or None
-        # symbolic links are never followed (one could point at another student's work)
-        notebooks = sorted(p for p in where.rglob("*.ipynb")
-                           if p.is_file() and not p.is_symlink()
-                           and not any(part in JUNK or part.startswith(".") for part in p.relative_to(where).parts))
-        if (where / expected).is_file() and not (where / expected).is_symlink():
-            entry.path = where / expected
-        elif len(notebooks) == 1:
-            entry.path = notebooks[0]
-            entry.wrong_filename = True
-            entry.notes.append(f"the notebook was named {notebooks[0].relative_to(where)} instead of "
-                               f"{expected}; it was graded anyway")
-        elif notebooks:
-            entry.status = "wrong_filename"
-            names = ", ".join(str(p.relative_to(where)) for p in notebooks[:5])
-            entry.reason = f"no notebook named {expected}, and several others ({names}): not graded"
-        else:
-            entry.status = "missing_notebook"
-            found = ", ".join(p.name for p in _visible(where)[:5]) or "nothing"
-            entry.reason = f"no notebook in the submission (expected {expected}; found {found})"
-        entries.append(entry)
-    if not entries:
-        warnings.append(f"no student folders found in {submissions}")
-    return entries, warnings
 
 
 # ----------------------------------------------------------------------------- integrity
@@ -304,7 +174,7 @@ def _child(conn, spec: dict, log_path: str) -> None:
         from . import _worker
         result = _worker.run(spec)
     except BaseException as exc:  # noqa: BLE001 - the parent must always get an answer
-        result = {"student": spec["student"], "status": "error", "reason": f"worker failed: {exc!r}",
+        result = {"student": spec["student"], "status": Status.ERROR, "reason": f"worker failed: {exc!r}",
                   "notes": [], "scores": {}, "comments": {}, "notebook": None}
     try:
         conn.send(result)
@@ -313,23 +183,26 @@ def _child(conn, spec: dict, log_path: str) -> None:
         os._exit(0)
 
 
-def _run_workers(specs: list[dict], jobs: int, submission_timeout: float, batch: Path, progress) -> dict:
+def _run_workers(specs: list[dict], jobs: int, limits: Limits, batch: Path, progress) -> dict:
     ctx = multiprocessing.get_context("fork")
     pending = list(specs)
     running: dict = {}
     results: dict = {}
     total = len(specs)
     try:
-        _schedule(ctx, pending, running, results, total, jobs, submission_timeout, batch, progress)
+        _schedule(ctx, pending, running, results, total, jobs, limits, batch, progress)
     finally:
         from ._procs import kill_tree
         for pid, item in running.items():  # interrupted: leave nothing behind
             kill_tree(pid, item["spec"]["token"])
+            if item["cgroup"] is not None:
+                item["cgroup"].remove()
             item["proc"].join(timeout=5)
     return results
 
 
-def _schedule(ctx, pending, running, results, total, jobs, submission_timeout, batch, progress):
+def _schedule(ctx, pending, running, results, total, jobs, limits, batch, progress):
+    submission_timeout = limits.submission_timeout
     while pending or running:
         while pending and len(running) < max(1, jobs):
             spec = pending.pop(0)
@@ -340,10 +213,13 @@ def _schedule(ctx, pending, running, results, total, jobs, submission_timeout, b
             sys.stderr.flush()
             start = time.monotonic()
             spec["deadline"] = start + max(1.0, submission_timeout - min(10.0, 0.15 * submission_timeout))
+            cgroup = SubmissionCgroup(spec["token"], limits) if spec.get("cgroups_enabled") else None
+            spec["cgroups"] = cgroup.procs_files if cgroup is not None else []
             proc = ctx.Process(target=_child, args=(child_conn, spec, str(log)), daemon=False)
             proc.start()
             child_conn.close()
-            running[proc.pid] = {"proc": proc, "conn": parent_conn, "spec": spec, "start": start, "result": None}
+            running[proc.pid] = {"proc": proc, "conn": parent_conn, "spec": spec, "start": start, "result": None,
+                                 "cgroup": cgroup}
         waitables = [r["conn"] for r in running.values()] + [r["proc"].sentinel for r in running.values()]
         multiprocessing.connection.wait(waitables, timeout=0.5)
         now = time.monotonic()
@@ -367,7 +243,7 @@ def _schedule(ctx, pending, running, results, total, jobs, submission_timeout, b
             if not done and now - item["start"] > submission_timeout:
                 from ._procs import kill_tree
                 kill_tree(pid, spec["token"])
-                item["result"] = {"student": spec["student"], "status": "timeout",
+                item["result"] = {"student": spec["student"], "status": Status.TIMEOUT,
                                   "reason": f"grading did not finish within the {submission_timeout:g} s limit "
                                             "per submission; the kernel and every process it started were killed",
                                   "notes": list(spec.get("notes", [])), "scores": {}, "comments": {},
@@ -377,17 +253,27 @@ def _schedule(ctx, pending, running, results, total, jobs, submission_timeout, b
                 from ._procs import kill_tree
                 proc.join(timeout=5)
                 kill_tree(pid, spec["token"])  # whatever the kernel left behind
+                cgroup = item["cgroup"]
+                if cgroup is not None:
+                    cgroup.kill_all()
                 proc.join(timeout=5)
                 conn.close()
                 result = item["result"]
                 if result is None:
                     log = batch / "logs" / f"{spec['student']}.log"
                     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    result = {"student": spec["student"], "status": "error",
+                    result = {"student": spec["student"], "status": Status.ERROR,
                               "reason": f"the grading worker died (exit code {proc.exitcode})",
                               "notes": list(spec.get("notes", [])), "scores": {}, "comments": {},
                               "notebook": None, "log": tail}
                 result["seconds"] = round(time.monotonic() - item["start"], 1)
+                if cgroup is not None:
+                    peak = cgroup.peak_memory_bytes()
+                    result["peak_memory_mb"] = None if peak is None else round(peak / 2**20)
+                    if cgroup.oom_killed():
+                        result.setdefault("notes", []).append(
+                            f"the submission reached its {limits.memory_mb} MB memory limit")
+                    cgroup.remove()
                 results[spec["student"]] = result
                 del running[pid]
                 if progress:
@@ -401,13 +287,53 @@ def _cell_table(url: str, assignment: str, notebook: str):
     return _course.gradebook_cells(url, assignment, notebook)
 
 
+def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
+    """Which isolation this machine gives kernels: ``({"sandbox": bool, "cgroups": bool}, warnings)``.
+
+    ``sandbox`` is ``"auto"`` (use what works), ``"on"`` (refuse to grade
+    without the sandbox and cgroups) or ``"off"``. Every protection that
+    cannot be applied is named in a warning, printed by the command and kept
+    in the grading results.
+    """
+    from ._kernel import sandbox_problem
+
+    applied = {"sandbox": False, "cgroups": False, "prlimit": bool(shutil.which("prlimit"))}
+    warnings = []
+    if sandbox != "off":
+        problem = sandbox_problem()
+        if problem is None:
+            applied["sandbox"] = True
+        elif sandbox == "on":
+            raise GradingError(f"--sandbox on, but {problem}")
+        else:
+            warnings.append(f"no sandbox ({problem}): kernels can read the course directory and write "
+                            "wherever this user can; the gradebook and grading results are checked and "
+                            "restored after the batch")
+        problem = cgroup_problem() if applied["sandbox"] else "it needs the sandbox"
+        if problem is None:
+            applied["cgroups"] = True
+        elif sandbox == "on":
+            raise GradingError(f"--sandbox on, but no cgroups: {problem}")
+        else:
+            warnings.append(f"no cgroups ({problem}): the memory limit is per process (shared memory not "
+                            "counted) and the number of processes a submission starts is not limited")
+    else:
+        warnings.append("--sandbox off: kernels run unisolated, with no limit on processes")
+    if not applied["prlimit"]:
+        warnings.append("prlimit (util-linux) is not installed: kernels run without per-process memory and CPU "
+                        "limits")
+    return applied, warnings
+
+
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_dir: Path | None = None,
-                jobs: int = 1, cell_timeout: float = 30, submission_timeout: float = 300,
-                memory_mb: int = 2048, sandbox: str = "auto", progress=print) -> dict:
-    """Grade every submission in ``submissions``; return ``{student: summary}``."""
+                jobs: int = 1, limits: Limits | None = None, sandbox: str = "auto", progress=print) -> dict:
+    """Grade every submission in ``submissions`` under ``limits``; return ``{student: summary}``."""
+    limits = limits or Limits()
+    limits.check()
     state = State(course_dir, state_dir)
     notebook = _course.notebook_name(state.course_dir, assignment)
     state.state_dir.mkdir(parents=True, exist_ok=True)
+    from . import trusted  # noqa: F401  (imports torch once, before the workers fork)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         batch = Path(tmp)
         os.chmod(batch, 0o700)
@@ -416,25 +342,9 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_d
             progress(f"warning: {w}")
         template = _course.generate_assignment(state.course_dir, assignment, batch / "template")
         _course.generate_assignment(state.course_dir, assignment, batch / "gradebook-sync", db=state.db_url)
-
-        hide = [str(state.state_dir / d) for d in ("submitted", "autograded", "feedback", "grading")]
-        db_file = _course.sqlite_path(state.db_url)
-        if db_file is not None:
-            hide.append(str(db_file))
-        hide += [str(batch), str(Path(submissions).resolve())]
-        use_sandbox = False
-        if sandbox in ("auto", "on"):
-            from ._kernel import sandbox_problem
-            problem = sandbox_problem()
-            if problem is None:
-                use_sandbox = True
-            elif sandbox == "on":
-                raise GradingError(f"--sandbox on, but {problem}")
-            else:
-                progress(f"warning: no sandbox ({problem}); submissions can write wherever this user can. "
-                         "The gradebook and grading results are checked and restored after the batch.")
-        if not shutil.which("prlimit"):
-            progress("warning: prlimit (util-linux) is not installed: kernels run without memory and CPU limits")
+        applied, missing = protections(sandbox)
+        for w in missing:
+            progress(f"warning: {w}")
         from ._kernel import warm_matplotlib_cache
         mpl_cache = None
         source_text = (state.course_dir / "source" / assignment / f"{notebook}.ipynb").read_text(errors="replace")
@@ -454,24 +364,27 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_d
             specs.append({
                 "student": entry.student, "assignment": assignment, "notebook": notebook,
                 "course_dir": str(state.course_dir), "template": str(template), "workdir": str(work),
-                "incoming": str(incoming), "cell_timeout": cell_timeout,
-                "submission_timeout": submission_timeout, "memory_mb": memory_mb,
-                "cpu_seconds": int(submission_timeout) + 30, "sandbox": use_sandbox, "hide": hide,
+                "incoming": str(incoming), "cell_timeout": limits.cell_timeout,
+                "submission_timeout": limits.submission_timeout, "memory_mb": limits.memory_mb,
+                "cpu_seconds": limits.cpu_seconds, "tmpfs_mb": limits.tmpfs_mb,
+                "max_output_bytes": limits.max_output_bytes,
+                "max_total_output_bytes": limits.max_total_output_bytes,
+                "sandbox": applied["sandbox"], "cgroups_enabled": applied["cgroups"],
                 "token": uuid.uuid4().hex, "notes": list(entry.notes), "wrong_filename": entry.wrong_filename,
                 "mpl_cache": str(mpl_cache) if mpl_cache else None,
             })
-        guard = Guard(state, assignment, batch / "backup", sandboxed=use_sandbox)
-        results = _run_workers(specs, jobs, submission_timeout, batch, progress)
-        retry = [s for s in specs if results[s["student"]]["status"] == "error"]
+        guard = Guard(state, assignment, batch / "backup", sandboxed=applied["sandbox"])
+        results = _run_workers(specs, jobs, limits, batch, progress)
+        retry = [s for s in specs if results[s["student"]]["status"] == Status.ERROR]
         if retry:
             progress(f"retrying {len(retry)} submission(s) that failed for a reason that is not the student's")
             for s in retry:
                 s["token"] = uuid.uuid4().hex
                 shutil.rmtree(Path(s["workdir"]) / "course", ignore_errors=True)
-            results.update(_run_workers(retry, jobs, submission_timeout, batch, progress))
+            results.update(_run_workers(retry, jobs, limits, batch, progress))
         for message in guard.check_and_restore():
             progress(f"WARNING: {message}")
-        summary = _merge(state, assignment, notebook, entries, results)
+        summary = _merge(state, assignment, notebook, entries, results, missing)
     return summary
 
 
@@ -480,7 +393,8 @@ def _reason(result: dict) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: dict) -> dict:
+def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: dict,
+           missing_protections: list[str]) -> dict:
     from nbgrader.api import Gradebook
 
     cells = _cell_table(state.db_url, assignment, notebook)
@@ -489,6 +403,7 @@ def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], r
     stored["assignment"] = assignment
     stored["notebook"] = notebook
     stored["cells"] = [{"grade_id": g, "max_score": mx, "autograded": auto} for g, mx, auto in cells]
+    stored["protections_missing"] = missing_protections
     students = stored.setdefault("students", {})
     summary = {}
     with _course.quiet_logs(), Gradebook(state.db_url, state.course_id) as gb:
@@ -496,11 +411,12 @@ def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], r
             sid = entry.student
             result = results.get(sid) or {"status": entry.status, "reason": entry.reason, "notes": entry.notes,
                                           "scores": {}, "comments": {}, "notebook": None}
-            status, reason = result["status"], _reason(result)
+            status, reason = Status(result["status"]), _reason(result)
             graded = result.get("notebook") is not None
+            before_review = {}
             scores = {}
             folder = state.autograded(sid, assignment)
-            if status != "invalid_student_id":
+            if status != Status.INVALID_STUDENT_ID:
                 shutil.rmtree(folder, ignore_errors=True)
                 gb.update_or_create_student(sid)
                 kwargs = {}
@@ -518,8 +434,13 @@ def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], r
                         value = cell["score"]
                         if value is not None:
                             value = min(max(float(value), 0.0), float(grade.max_score))
+                        if status == Status.TAMPERED:
+                            # no points until the instructor has looked; what the tests gave is kept
+                            before_review[grade.name] = value
+                            value = 0.0 if value is not None else None
                         grade.auto_score = value
-                        grade.needs_manual_grade = grade.manual_score is not None or value is None
+                        grade.needs_manual_grade = (grade.manual_score is not None or value is None
+                                                    or not status.score_is_final)
                     else:
                         grade.auto_score = 0.0
                         grade.needs_manual_grade = True
@@ -537,6 +458,10 @@ def _merge(state: State, assignment: str, notebook: str, entries: list[Entry], r
             total = sum(v for v in scores.values() if v is not None)
             students[sid] = {"status": status, "reason": reason, "score": total, "max_score": max_total,
                              "scores": scores, "graded_notebook": graded}
+            if before_review:
+                students[sid]["scores_before_review"] = before_review
+            if result.get("peak_memory_mb") is not None:
+                students[sid]["peak_memory_mb"] = result["peak_memory_mb"]
             summary[sid] = dict(students[sid], seconds=result.get("seconds"))
     stored["students"] = dict(sorted(students.items()))
     path = state.results_path(assignment)

@@ -45,13 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600, help="cell timeout when executing the solution")
 
     def grading_options(p, jobs_default=1):
+        from .limits import Limits
+        default = Limits()
         p.add_argument("--jobs", "-j", type=int, default=jobs_default, help="parallel worker processes")
-        p.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default %(default)s)")
-        p.add_argument("--submission-timeout", type=float, default=600,
+        p.add_argument("--cell-timeout", type=float, default=default.cell_timeout,
+                       help="seconds per cell (default %(default)s)")
+        p.add_argument("--submission-timeout", type=float, default=default.submission_timeout,
                        help="wall-clock seconds per submission; then its processes are killed "
                             "(default %(default)s)")
-        p.add_argument("--memory-mb", type=int, default=3072,
-                       help="memory limit of the kernel (prlimit --data; default %(default)s)")
+        p.add_argument("--memory-mb", type=int, default=default.memory_mb,
+                       help="memory of a whole submission, all its processes (default %(default)s)")
+        p.add_argument("--processes", type=int, default=default.processes,
+                       help="processes and threads of a whole submission (default %(default)s)")
         p.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
                        help="run kernels in a write-isolating namespace sandbox (default: when available)")
 
@@ -117,8 +122,7 @@ def _dispatch(args) -> int:
     if args.command == "autograde":
         from .autograde import grade_batch
         summary = grade_batch(args.course_dir, args.assignment, args.submissions, jobs=args.jobs,
-                              cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
-                              memory_mb=args.memory_mb, sandbox=args.sandbox, progress=print)
+                              limits=_limits(args), sandbox=args.sandbox, progress=print)
         _print_summary(summary)
         return 0
 
@@ -142,11 +146,21 @@ def _dispatch(args) -> int:
         from .selftest import selftest
         ok = True
         for assignment in _assignments(args):
-            ok &= selftest(args.course_dir, assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                           submission_timeout=args.submission_timeout, memory_mb=args.memory_mb,
+            ok &= selftest(args.course_dir, assignment, jobs=args.jobs, limits=_limits(args),
                            sandbox=args.sandbox, progress=print)
         return 0 if ok else 1
     raise AssertionError(args.command)
+
+
+def _limits(args):
+    from .limits import Limits
+    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
+                    memory_mb=args.memory_mb, processes=args.processes)
+    try:
+        limits.check()
+    except ValueError as exc:
+        raise GradingError(f"--{str(exc).split()[0].replace('_', '-')}: {exc}") from None
+    return limits
 
 
 def _print_summary(summary: dict) -> None:

@@ -5,7 +5,9 @@ one column per grade cell (in notebook order). Scores come from the gradebook
 (so a grader's manual score wins over the autograder's); status and reason
 come from the grading results. A student the gradebook knows but who did not
 submit is ``no_submission``. A failed submission is never a bare 0: its status
-and reason say why.
+and reason say why. A submission graded by plain ``nbgrader autograde`` (no
+status recorded) is ``graded`` if nbgrader wrote its graded notebook, else
+``not_graded``: nbgrader's autograde failed for it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from . import _course
 from .autograde import State
+from .statuses import Status
 
 COLUMNS = ["student", "status", "reason", "score", "max_score", "needs_manual_grade"]
 
@@ -23,6 +26,14 @@ def _fmt(value) -> str:
     if value is None:
         return ""
     return f"{float(value):g}"
+
+
+def _has_graded_notebook(state: State, student: str, assignment: str, notebook: str) -> bool:
+    """Whether ``autograded/<student>/<assignment>/<notebook>.ipynb`` exists (nbgrader's layout)."""
+    cfg = state.cfg.CourseDirectory
+    folder = cfg.autograded_directory if "autograded_directory" in cfg else "autograded"
+    return any((base / folder / student / assignment / f"{notebook}.ipynb").is_file()
+               for base in {state.state_dir, state.course_dir})
 
 
 def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tuple[list[str], list[dict]]:
@@ -60,9 +71,13 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
                 row["needs_manual_grade"] = "yes" if manual else "no"
                 if entry:
                     row["status"], row["reason"] = entry["status"], entry.get("reason", "")
-                else:
-                    row["status"] = "graded"
+                elif _has_graded_notebook(state, sid, assignment, notebook):
+                    row["status"] = Status.GRADED
                     row["reason"] = "graded outside course.grading (no status recorded)"
+                else:
+                    row["status"] = Status.NOT_GRADED
+                    row["reason"] = ("nbgrader produced no graded notebook for this submission: its autograde "
+                                     "failed for it (see nbgrader's log); no status recorded by course.grading")
             elif entry:
                 row.update({g: _fmt(entry.get("scores", {}).get(g, 0.0)) for g, _, _ in cells})
                 row["score"] = _fmt(entry.get("score", 0.0))
@@ -70,7 +85,7 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
                 row["needs_manual_grade"] = "yes"
             else:
                 row.update({g: _fmt(0.0) for g, _, _ in cells})
-                row.update(score=_fmt(0.0), status="no_submission", needs_manual_grade="no",
+                row.update(score=_fmt(0.0), status=Status.NO_SUBMISSION, needs_manual_grade="no",
                            reason="no submission was graded for this student")
             out.append(row)
     return header, out

@@ -1,35 +1,37 @@
-"""Write-isolating launcher for grading kernels (Linux only, standard library only).
+"""Launcher that isolates a grading kernel (Linux only, standard library only).
 
 The grading kernelspec runs, for every submission::
 
-    unshare --mount --pid --fork --kill-child --mount-proc [--user --map-root-user] -- \\
+    unshare --mount --pid --ipc --net --fork --kill-child --mount-proc [--user --map-root-user] -- \\
         python -I -S sandbox.py SPEC.json -- prlimit --data=... --cpu=... -- \\
         python -m ipykernel_launcher -f CONNECTION_FILE
 
-``unshare`` gives the kernel its own mount and PID namespaces: every process the
-student starts lives in the PID namespace and dies with the kernel. This script
-then, inside the new mount namespace:
+``unshare`` gives the kernel its own mount, PID, IPC and network namespaces:
+every process the student starts lives in the PID namespace and dies with the
+kernel, System V IPC objects vanish with it, and there is no network. This
+script then, inside the new mount namespace:
 
-1. remounts every inherited mount read-only (the repository, the virtualenv, the
-   course directory and its gradebook, the home directory, ...);
-2. mounts a fresh, size-limited ``tmpfs`` on ``/tmp`` and ``/dev/shm`` (so the
-   other submissions' working copies under ``/tmp`` are not even visible);
-3. hides the paths in ``spec["hide"]`` (submitted/, autograded/, feedback/, the
-   gradebook, the batch directory): an empty read-only tmpfs over directories,
-   ``/dev/null`` over files, so a submission cannot read another student's work;
-4. bind-mounts the submission's own working directory (``spec["rw"]``) back,
-   writable, at its original path;
-5. replaces ``/dev`` by a minimal one (null, zero, full, random, urandom: no
-   disks) and makes ``/proc`` read-only (``/proc/sys`` is writable by uid 0 even
-   without capabilities);
-6. drops every capability (bounding set included) and sets ``no_new_privs``, so
-   the kernel, even when the grader runs as root, cannot undo any of the above;
-7. sends the kernel's raw stdout/stderr to ``/dev/null`` (what a cell prints goes
-   through ipykernel's IOPub channel, which the grader caps) and execs the rest
-   of the command line.
+1. joins the submission's cgroups (``spec["cgroups"]``: memory and pids), so a
+   memory limit covers every process of the submission, shared memory and
+   tmpfs included, and the number of processes is bounded;
+2. builds a new root file system from an allow-list and ``pivot_root``\ s
+   into it. The kernel sees, read-only: the system (``/usr``, ``/lib*``,
+   ``/bin``, ``/etc`` with its secrets masked), the Python installation and
+   virtualenv, and the ``course`` package; read-write: only the folders of
+   ``spec["binds"]`` (its working folder, the Jupyter runtime folder, a home),
+   each a private folder of this submission; plus fresh size-limited ``/tmp``
+   and ``/dev/shm``, a minimal ``/dev`` and a read-only ``/proc``. Nothing
+   else of the host exists for it: not the course directory (hidden tests,
+   solutions), not the gradebook, not the other submissions;
+3. drops every capability (bounding set included) and sets ``no_new_privs``,
+   so the kernel, even when the grader runs as root, cannot undo any of it;
+4. sends the kernel's raw stdout/stderr to ``/dev/null`` (what a cell prints
+   goes through ipykernel's IOPub channel, which the grader caps) and execs
+   the rest of the command line.
 
-Run ``python sandbox.py --probe`` through the same ``unshare`` prefix to check
-that the machine allows it: it prints ``ok`` and exits 0 when every step works.
+Run ``python sandbox.py SPEC --probe`` through the same ``unshare`` prefix to
+check that the machine allows it: it prints ``ok`` and exits 0 when every step
+works and the host's files are out of sight.
 """
 import ctypes
 import json
@@ -41,27 +43,18 @@ MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
-MS_RELATIME = 0x200000
-MS_STRICTATIME = 0x1000000
 
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-_OPTION_FLAGS = {
-    "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
-    "strictatime": MS_STRICTATIME,
-}
-
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def _b(value):
@@ -72,50 +65,6 @@ def mount(source, target, fstype, flags, data=None):
     if _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount({source!r}, {target!r}, {fstype!r}): {os.strerror(err)}")
-
-
-def _unescape(path):
-    # /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and path[i + 1:i + 4].isdigit() and len(path[i + 1:i + 4]) == 3:
-            out.append(chr(int(path[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
-def _mounts():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            yield _unescape(fields[4]), fields[5].split(",")
-
-
-def _flags(options):
-    flags = 0
-    for option in options:
-        flags |= _OPTION_FLAGS.get(option, 0)
-    return flags
-
-
-def _under(path, roots):
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def make_readonly(skip):
-    """Remount every mount point read-only (per-mount flag only: the host is untouched)."""
-    for target, options in sorted(_mounts()):
-        if _under(target, skip) or "ro" in options or not os.path.exists(target):
-            continue
-        try:
-            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _flags(options))
-        except OSError:
-            # A mount we cannot remount (for example one shadowed by a later
-            # mount); what matters is checked by the probe: writes fail.
-            pass
 
 
 def drop_privileges():
@@ -144,74 +93,113 @@ def drop_privileges():
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 
 
-def minimal_dev(size):
-    """Replace /dev by a tmpfs holding only harmless device nodes (no disks)."""
-    fds = {name: os.open(f"/dev/{name}", os.O_PATH) for name in _DEVICES if os.path.exists(f"/dev/{name}")}
-    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
-    for name, fd in fds.items():
-        open(f"/dev/{name}", "w").close()
-        mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
-        os.close(fd)
+def minimal_dev(dev, size):
+    """Mount on ``dev`` (the new root's /dev) a tmpfs holding only harmless device nodes (no disks)."""
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    for name in _DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            open(f"{dev}/{name}", "w").close()
+            mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, f"/dev/{name}")
-    os.mkdir("/dev/shm")
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
-    mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+        os.symlink(target, f"{dev}/{name}")
+    os.mkdir(f"{dev}/shm")
+    mount("tmpfs", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    mount(None, dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
 
 
-def _needed_paths():
-    """The virtualenv and the repository (the editable ``course`` package), resolved."""
-    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-    paths = {os.path.realpath(sys.prefix), repository}
-    # A path inside another one is kept visible by its parent's bind mount.
-    return sorted(p for p in paths if not any(p != q and p.startswith(q + "/") for q in paths))
+MNT_DETACH = 2
+#: paths of /etc a kernel must not read (they are replaced by empty files or folders)
+ETC_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers",
+               "/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private", "/etc/security/opasswd")
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+def allowed_paths(extra=()):
+    """What a kernel may read: the system, this Python, the course package and ``extra``.
+
+    ``extra`` comes from the grader: its virtualenv and site-packages (this
+    script runs with ``python -I -S``, which does not know the virtualenv).
+    """
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, package, *extra)}
+    paths |= {p for p in SYSTEM_PATHS if os.path.exists(p)}
+    # A path inside another one is visible through its parent's bind mount.
+    return sorted(p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths))
+
+
+def join_cgroups(procs_files):
+    """Move this process (and so everything it starts) into the submission's cgroups."""
+    for path in procs_files:
+        with open(path, "w") as f:
+            f.write("0")
+
+
+def _bind(source, target, writable):
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            open(target, "w").close()
+    mount(source, target, None, MS_BIND | MS_REC)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY)
+    mount(None, target, None, flags)
+
+
+def _pivot_root(new_root):
+    put_old = os.path.join(new_root, ".old-root")
+    os.mkdir(put_old)
+    number = 155 if os.uname().machine == "x86_64" else 41  # SYS_pivot_root (x86_64, aarch64)
+    if _libc.syscall(number, os.fsencode(new_root), os.fsencode(put_old)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+    os.chdir("/")
+    if _libc.umount2(b"/.old-root", MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount /.old-root: {os.strerror(err)}")
+    os.rmdir("/.old-root")
 
 
 def setup(spec):
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in spec["rw"]]
-    make_readonly(skip=["/proc"])
+    join_cgroups(spec.get("cgroups", []))
     size = spec.get("tmpfs_size", "256m")
-    minimal_dev(size)
-    # The fresh /tmp would also hide what the kernel itself needs when it lives
-    # under /tmp (a checkout and its .venv there, as on a CI machine): keep
-    # those visible, read-only, through the new tmpfs.
-    needed = [p for p in _needed_paths() if p.startswith("/tmp/")]
-    needed_fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in needed]
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
-    for path, fd in zip(needed, needed_fds):
-        os.makedirs(path, exist_ok=True)
-        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        os.close(fd)
-    hidden_dirs = []
-    for target in spec.get("hide", []):
-        if os.path.isdir(target) and not os.path.islink(target):
-            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-            hidden_dirs.append(target)
-        elif os.path.isfile(target) and not os.path.islink(target):
-            mount("/dev/null", target, None, MS_BIND)
-            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for path, fd in zip(spec["rw"], keep):
-        os.makedirs(path, exist_ok=True)
-        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
-        os.close(fd)
-    for target in hidden_dirs:
-        try:
-            mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        except OSError:
-            pass
+    root = spec["root"]
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    # a fresh /tmp first: what follows may live under /tmp (a CI checkout, the submission's folders)
+    os.makedirs(root + "/tmp", exist_ok=True)
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for path in allowed_paths(spec.get("allow", [])):
+        _bind(path, root + path, writable=False)
+    for path in ETC_SECRETS:
+        if os.path.lexists(path) and not os.path.islink(path):
+            target = root + path
+            if os.path.isdir(path):
+                mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=700")
+            else:
+                mount("/dev/null", target, None, MS_BIND)
+    for source, target in spec.get("binds", []):
+        _bind(source, root + target, writable=True)
+    os.makedirs(root + "/proc", exist_ok=True)
+    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.makedirs(root + "/dev", exist_ok=True)
+    minimal_dev(root + "/dev", size)
+    _pivot_root(root)
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     # /proc/sys is writable by uid 0 even without capabilities
+    mount("/proc", "/proc", None, MS_BIND | MS_REC)
     mount(None, "/proc", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     drop_privileges()
-    os.chdir(spec.get("cwd") or spec["rw"][0])
+    os.chdir(spec.get("cwd") or "/")
 
 
 def _probe(spec):
     """Check that the sandbox really isolates: run after setup()."""
     problems = []
+    for path in spec.get("must_be_hidden", []):
+        if os.path.lexists(path):
+            problems.append(f"{path} is visible")
     for path in spec.get("must_be_readonly", []):
         try:
             with open(os.path.join(path, ".sandbox-probe"), "w"):
@@ -220,12 +208,7 @@ def _probe(spec):
             os.unlink(os.path.join(path, ".sandbox-probe"))
         except OSError:
             pass
-    for path in spec.get("hide", []):
-        if os.path.isdir(path):
-            allowed = {os.path.relpath(rw, path).split(os.sep)[0] for rw in spec["rw"] if _under(rw, [path])}
-            if set(os.listdir(path)) - allowed:
-                problems.append(f"{path} is still visible")
-    for path in spec["rw"]:
+    for _, path in spec.get("binds", []):
         probe = os.path.join(path, ".sandbox-probe")
         try:
             with open(probe, "w"):

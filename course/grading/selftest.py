@@ -28,6 +28,7 @@ from . import _course
 from ._course import GradingError
 from ._nb import write
 from .autograde import grade_batch
+from .limits import Limits
 
 PREFIX = _course.SELFTEST_PREFIX
 
@@ -50,9 +51,8 @@ def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict]:
     return data
 
 
-def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, cell_timeout: float = 60,
-             submission_timeout: float = 600, memory_mb: int = 3072, sandbox: str = "auto",
-             progress=print, verbose: bool = False) -> bool:
+def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits | None = None,
+             sandbox: str = "auto", progress=print, verbose: bool = False) -> bool:
     course_dir = Path(course_dir).resolve()
     notebook = _course.notebook_name(course_dir, assignment)
     source_path = course_dir / "source" / assignment / f"{notebook}.ipynb"
@@ -86,8 +86,7 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, cell_timeout: 
         progress(f"selftest {assignment}: grading {len(plan)} notebooks "
                  f"(source, release, {len(plan) - 2} wrong answers) with --jobs {jobs} ...")
         summary = grade_batch(course_dir, assignment, subs, state_dir=tmp / "state", jobs=jobs,
-                              cell_timeout=cell_timeout, submission_timeout=submission_timeout,
-                              memory_mb=memory_mb, sandbox=sandbox, progress=say)
+                              limits=limits, sandbox=sandbox, progress=say)
         cells = _course.gradebook_cells(f"sqlite:///{tmp / 'state' / 'gradebook.db'}", assignment, notebook)
     auto = [(g, mx) for g, mx, is_auto in cells if is_auto]
     auto_max = sum(mx for _, mx in auto)
