@@ -21,8 +21,17 @@ from pathlib import Path
 from . import _course  # noqa: F401  (sets up the fast nbformat import)
 from ._kernel import readable_paths, write_kernelspec
 from ._nb import Unreadable, read_submission, write
+from .matching import reconcile
 
 STATUS_ORDER = ["error", "unreadable", "crashed", "timeout", "wrong_filename", "graded"]
+
+
+def _assignment_notebooks(spec: dict):
+    """The instructor's source notebook and the released one, from the batch's template."""
+    import nbformat
+    template, assignment, name = Path(spec["template"]), spec["assignment"], f"{spec['notebook']}.ipynb"
+    return (nbformat.read(str(template / "source" / assignment / name), as_version=4),
+            nbformat.read(str(template / "release" / assignment / name), as_version=4))
 
 
 def _layout(spec: dict) -> dict:
@@ -203,6 +212,8 @@ def run(spec: dict) -> dict:
         except Unreadable as exc:
             result.update(status="unreadable", reason=str(exc))
             return result
+        result["notes"] += notes
+        nb, notes = reconcile(nb, *_assignment_notebooks(spec))
         result["notes"] += notes
         nb.metadata.pop("widgets", None)
         write(nb, paths["submitted"] / f"{spec['notebook']}.ipynb")
