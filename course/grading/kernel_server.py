@@ -2,11 +2,12 @@
 
 Test cells do not run in the student's kernel (see :mod:`course.grading.trusted`).
 For each test cell the grader sends one execute request that runs
-:func:`serve`, which reads requests with ``input()`` and sends each reply as
-the prompt of the next ``input()``: the Jupyter stdin channel becomes a
-request/reply line between the grader and the kernel. A request names a
-global of the notebook (a function the student wrote) and the arguments to
-call it with; the reply is its result or the exception it raised.
+:func:`serve`, which connects to a Unix socket the grader listens on (in the
+kernel's private runtime folder) and answers requests there until told to
+stop. A request names a global of the notebook (a function the student
+wrote) and the arguments to call it with; the reply is its result or the
+exception it raised. Each message is a length (8 bytes, big-endian) followed
+by that many bytes of JSON (:mod:`course.grading.wire`).
 
 Everything here runs next to the student's code and can be replaced by it;
 that is fine: all it can change is the values that go back, and those are
@@ -14,19 +15,43 @@ compared with the reference in the grader's own process.
 """
 from __future__ import annotations
 
-import builtins
+import socket
 import sys
 import traceback
 
 from . import wire
 
-#: requests are ``{"op": ...}``; ``END`` stops serving
-END = "END"
+#: the request that stops serving
+END = {"op": "end"}
 _MAX_TRACEBACK = 4000
 
 
-def serve() -> None:
-    """Answer requests until the grader sends :data:`END` (runs inside the kernel)."""
+def send_message(sock: socket.socket, data) -> None:
+    payload = wire.dumps(data).encode("utf-8")
+    sock.sendall(len(payload).to_bytes(8, "big") + payload)
+
+
+def receive_message(sock: socket.socket, limit: int = wire.MAX_REPLY_BYTES):
+    """The next message's data; ``EOFError`` when the other side is gone."""
+    size = int.from_bytes(_exactly(sock, 8), "big")
+    if size > limit:
+        raise wire.WireError(f"message of {size} bytes, more than {limit}")
+    return wire.loads(_exactly(sock, size).decode("utf-8", errors="replace"))
+
+
+def _exactly(sock: socket.socket, count: int) -> bytes:
+    chunks, left = [], count
+    while left:
+        chunk = sock.recv(min(left, 2**20))
+        if not chunk:
+            raise EOFError("the connection was closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(path: str) -> None:
+    """Answer the grader's requests on the Unix socket ``path`` until it sends :data:`END`."""
     objects: dict[int, object] = {}
     wrappers: dict = {}
 
@@ -39,19 +64,20 @@ def serve() -> None:
             raise wire.WireError(f"unknown reference {number}")
         return objects[number]
 
-    ask = builtins.input
-    reply = {"ready": True}
-    while True:
-        text = ask(wire.dumps(reply))
-        if text == END:
-            return
-        try:
-            request = wire.loads(text)
-            reply = {"ok": wire.encode(_handle(request, resolve, wrappers), refer)}
-        except KeyboardInterrupt:
-            raise  # the grader's interrupt (time limit): stop serving
-        except BaseException as exc:  # noqa: BLE001 - the student's exception is the answer
-            reply = {"error": _describe(exc)}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        send_message(sock, {"ready": True})
+        while True:
+            request = receive_message(sock)
+            if request == END:
+                return
+            try:
+                reply = {"ok": wire.encode(_handle(request, resolve, wrappers), refer)}
+            except KeyboardInterrupt:
+                raise  # the grader's interrupt (time limit): stop serving
+            except BaseException as exc:  # noqa: BLE001 - the student's exception is the answer
+                reply = {"error": _describe(exc)}
+            send_message(sock, reply)
 
 
 def _namespace() -> dict:
@@ -106,10 +132,13 @@ def _guarded(name: str, rules, wrappers: dict):
 
 def _describe(exc: BaseException) -> dict:
     """The exception as data: its type, message and the student's part of the traceback."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    here = __file__.rsplit(".", 1)[0]
-    mine = [f for f in frames if not f.filename.startswith(here)]
-    lines = traceback.format_list(mine) + traceback.format_exception_only(type(exc), exc)
-    text = "".join(lines)
-    return {"type": type(exc).__name__[:100], "module": type(exc).__module__[:100],
-            "message": str(exc)[:2000], "traceback": text[-_MAX_TRACEBACK:]}
+    try:
+        frames = traceback.extract_tb(exc.__traceback__)
+        here = __file__.rsplit(".", 1)[0]
+        mine = [f for f in frames if not f.filename.startswith(here)]
+        text = "".join(traceback.format_list(mine) + traceback.format_exception_only(type(exc), exc))
+        message = str(exc)
+    except Exception:  # a broken __str__ must not stop the answer
+        text, message = "", ""
+    return {"type": type(exc).__name__[:100], "module": str(type(exc).__module__)[:100],
+            "message": message[:2000], "traceback": text[-_MAX_TRACEBACK:]}

@@ -14,9 +14,8 @@ student's code never runs; a kernel can only answer calls, and a wrong or
 missing answer fails the test.
 
 The line to the kernel (:class:`KernelChannel`) is one execute request per
-test cell running :func:`course.grading.kernel_server.serve`, driven over
-Jupyter's stdin channel: each request is the reply to an ``input()`` and each
-answer the prompt of the next one.
+test cell running :func:`course.grading.kernel_server.serve`, which connects
+to a Unix socket the grader listens on and answers requests there.
 """
 from __future__ import annotations
 
@@ -24,6 +23,9 @@ import ast
 import builtins
 import contextlib
 import io
+import os
+import queue
+import socket
 import sys
 import time
 import traceback
@@ -33,9 +35,8 @@ from dataclasses import dataclass, field
 from nbformat.notebooknode import NotebookNode
 
 from . import wire
-from .kernel_server import END
+from .kernel_server import END, receive_message, send_message
 
-SERVE_CODE = "import course.grading.kernel_server as _course_kernel_server; _course_kernel_server.serve()"
 #: output kept from the student's code during one test cell (bytes)
 MAX_STREAM_BYTES = 256 * 1024
 
@@ -74,13 +75,13 @@ class Streams:
 
 
 class KernelChannel:
-    """Request/reply calls into a running kernel over the stdin channel.
+    """Request/reply calls into a running kernel, over a Unix socket in its runtime folder.
 
     ``alive()`` and ``interrupt()`` come from the kernel manager. Every wait is
     bounded by a deadline (``time.monotonic()``).
     """
 
-    def __init__(self, connection_info: dict, alive, interrupt):
+    def __init__(self, connection_info: dict, alive, interrupt, socket_dir: str):
         import zmq
         from jupyter_client import BlockingKernelClient
 
@@ -88,108 +89,143 @@ class KernelChannel:
         self.kc = BlockingKernelClient()
         self.kc.load_connection_info(connection_info)
         self.kc.start_channels()
-        for channel in (self.kc.shell_channel, self.kc.stdin_channel, self.kc.iopub_channel):
+        for channel in (self.kc.shell_channel, self.kc.iopub_channel):
             channel.socket.setsockopt(zmq.MAXMSGSIZE, wire.MAX_REPLY_BYTES + 2**20)
-        self._poller = zmq.Poller()
-        self._sockets = {self.kc.stdin_channel.socket: "stdin", self.kc.shell_channel.socket: "shell",
-                         self.kc.iopub_channel.socket: "iopub"}
-        for socket in self._sockets:
-            self._poller.register(socket, zmq.POLLIN)
+        self.path = os.path.join(socket_dir, f"grader-{uuid.uuid4().hex[:12]}.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(1)
+        self.conn = None
         self.msg_id = None
         self.streams = Streams()
 
     def close_channels(self) -> None:
+        for closable in (self.conn, self.listener):
+            with contextlib.suppress(Exception):
+                closable.close()
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
 
     # -- one serving session per test cell -------------------------------------------
     def open(self, deadline: float) -> None:
-        """Start the kernel's answering loop."""
+        """Start the kernel's answering loop and accept its connection."""
         self.streams = Streams()
-        self.msg_id = self.kc.execute(SERVE_CODE, silent=False, store_history=False, allow_stdin=True)
-        reply = self._next_prompt(deadline)
-        if wire.loads(reply) != {"ready": True}:
+        code = f"import course.grading.kernel_server as _course_kernel_server; _course_kernel_server.serve({self.path!r})"
+        self.msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+        self._wait_readable(self.listener, deadline)
+        self.conn, _ = self.listener.accept()
+        self.conn.setblocking(True)
+        if self._receive(deadline) != {"ready": True}:
             raise KernelStopped("the kernel did not start answering the grader's calls")
 
     def call(self, request: dict, deadline: float):
-        """Send one request; return the decoded reply data (``{"ok": ...}`` or ``{"error": ...}``)."""
-        if self.msg_id is None:
+        """Send one request; return the reply data (``{"ok": ...}`` or ``{"error": ...}``)."""
+        if self.conn is None:
             raise KernelStopped("the kernel stopped answering the grader's calls earlier in this cell")
-        self.kc.input(wire.dumps(request))
-        reply = wire.loads(self._next_prompt(deadline))
+        try:
+            send_message(self.conn, request)
+        except OSError:
+            self._lost()
+        reply = self._receive(deadline)
         if not isinstance(reply, dict) or not ({"ok", "error"} & set(reply)):
             raise KernelStopped("the kernel sent a malformed answer")
         return reply
 
     def close(self, deadline: float) -> None:
-        """Stop the answering loop and wait for the end of its execute request."""
-        if self.msg_id is None:
-            return
-        self.kc.input(END)
-        try:
-            self._next_prompt(deadline)
-        except KernelStopped:
-            pass  # the loop ended: what we wanted
+        """Stop the answering loop, wait for the end of its execute request, keep what it printed."""
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                send_message(self.conn, END)
+            self.conn.close()
+            self.conn = None
+        if self.msg_id is not None:
+            self._wait_reply(self.msg_id, deadline)
+            self.msg_id = None
 
     # -- waiting -------------------------------------------------------------------------
-    def _next_prompt(self, deadline: float) -> str:
-        """Wait for the kernel's next input request (its answer), collecting its output meanwhile."""
-        last_check = time.monotonic()
+    def _receive(self, deadline: float):
+        self._wait_readable(self.conn, deadline)
+        try:
+            return receive_message(self.conn)
+        except (EOFError, OSError):
+            self._lost()
+
+    def _lost(self):
+        """The connection broke: the kernel died, or its code stopped the loop."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if not self._alive():
+            self.msg_id = None
+            raise KernelDied("the kernel died while the grader was calling it")
+        raise KernelStopped("the kernel stopped answering the grader's calls")
+
+    def _wait_readable(self, sock, deadline: float) -> None:
+        """Wait until ``sock`` can be read, the serving request ends, or the deadline."""
+        import zmq
+        poller = zmq.Poller()
+        poller.register(sock.fileno(), zmq.POLLIN)
+        poller.register(self.kc.shell_channel.socket, zmq.POLLIN)
         while True:
             now = time.monotonic()
             if now >= deadline:
                 self._on_timeout()
-            for socket, _ in self._poller.poll(int(max(1, min(deadline - now, 0.5) * 1000))):
-                kind = self._sockets[socket]
-                channel = {"stdin": self.kc.stdin_channel, "shell": self.kc.shell_channel,
-                           "iopub": self.kc.iopub_channel}[kind]
-                msg = channel.get_msg(timeout=0)
-                if msg.get("parent_header", {}).get("msg_id") != self.msg_id:
-                    continue
-                if kind == "iopub":
-                    self._collect(msg)
-                elif kind == "stdin" and msg["msg_type"] == "input_request":
-                    return str(msg["content"].get("prompt", ""))
-                elif kind == "shell" and msg["msg_type"] == "execute_reply":
-                    self._drain_iopub()
+            ready = dict(poller.poll(int(max(1, min(deadline - now, 0.5) * 1000))))
+            if sock.fileno() in ready:
+                return
+            if self.kc.shell_channel.socket in ready:
+                msg = self.kc.shell_channel.get_msg(timeout=0)
+                if msg.get("parent_header", {}).get("msg_id") == self.msg_id \
+                        and msg["msg_type"] == "execute_reply":
+                    self._drain_iopub(self.msg_id)
                     self.msg_id = None
                     content = msg.get("content", {})
                     why = f"{content.get('ename', '')}: {content.get('evalue', '')}".strip(": ")
                     raise KernelStopped("the kernel stopped answering the grader's calls"
                                         + (f" ({why[:300]})" if why else ""))
-            if time.monotonic() - last_check > 0.5:
-                last_check = time.monotonic()
-                if not self._alive():
-                    self.msg_id = None
-                    raise KernelDied("the kernel died while the grader was calling it")
+            elif not ready and not self._alive():
+                self.msg_id = None
+                raise KernelDied("the kernel died while the grader was calling it")
 
-    def _on_timeout(self):
-        """Interrupt the kernel; if its loop does not end within 5 s, it is unresponsive."""
-        msg_id, self.msg_id = self.msg_id, None
-        self._interrupt()
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
+    def _wait_reply(self, msg_id: str, deadline: float) -> bool:
+        """Wait for the execute reply to ``msg_id``; then collect its output. False at the deadline."""
+        while time.monotonic() < deadline:
             try:
-                msg = self.kc.shell_channel.get_msg(timeout=0.2)
-            except Exception:  # queue.Empty
+                msg = self.kc.shell_channel.get_msg(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
                 if not self._alive():
                     raise KernelDied("the kernel died while the grader was calling it") from None
                 continue
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                self._drain_iopub()
-                raise CallTimeout("the call was still running at the cell time limit and was interrupted")
+                self._drain_iopub(msg_id)
+                return True
+        return False
+
+    def _on_timeout(self):
+        """Interrupt the kernel; if its loop does not end within 5 s, it is unresponsive."""
+        msg_id, self.msg_id = self.msg_id, None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self._interrupt()
+        if msg_id is not None and self._wait_reply(msg_id, time.monotonic() + 5):
+            raise CallTimeout("the call was still running at the cell time limit and was interrupted")
         raise KernelUnresponsive("the kernel did not stop when interrupted at the cell time limit")
 
-    def _collect(self, msg) -> None:
-        if msg["msg_type"] == "stream":
-            self.streams.add(str(msg["content"].get("text", "")))
-
-    def _drain_iopub(self) -> None:
-        with contextlib.suppress(Exception):
-            while self.kc.iopub_channel.msg_ready():
-                msg = self.kc.iopub_channel.get_msg(timeout=0)
-                if msg.get("parent_header", {}).get("msg_id") == self.msg_id:
-                    self._collect(msg)
+    def _drain_iopub(self, msg_id: str) -> None:
+        """Keep what the student's code printed during the request (until the kernel is idle)."""
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            try:
+                msg = self.kc.iopub_channel.get_msg(timeout=0.2)
+            except queue.Empty:
+                return
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                self.streams.add(str(msg["content"].get("text", "")))
+            elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                return
 
 
 # ----------------------------------------------------------------------------- proxies
@@ -350,8 +386,7 @@ class TrustedRunner:
             error = exc
         else:
             error = None
-        if self.channel.msg_id is not None:
-            self.channel.close(min(self._deadline, time.monotonic() + 5) if not timed_out else time.monotonic() + 5)
+        self.channel.close(max(self._deadline, time.monotonic() + 5))
         outputs = []
         streams = self.channel.streams
         if streams.text:
