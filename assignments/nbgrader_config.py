@@ -11,7 +11,11 @@ course's answer (see each comment).
 import os
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbgrader.preprocessors import GetGrades
+
+# the course's filters (importing them imports neither torch nor the rest of the course)
+from course.grading.feedback_filters import FeedbackExporter, GradingNote, HideHiddenTests, InertStudentContent
+from course.grading.statuses import Status
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +52,30 @@ c.OverwriteCells.add_missing_cells = True
 # "YOUR ANSWER HERE".
 
 # --- feedback ------------------------------------------------------------------------
-# The feedback HTML would show the hidden tests' code: remove it. (A failing
-# hidden test's traceback still shows the line that failed.)
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# What `nbgrader generate_feedback` and `python -m course.grading feedback` both
+# do (course/grading/feedback_filters.py). nbgrader's defaults show the hidden
+# tests' code and tracebacks, and run the HTML, JavaScript and SVG of a student's
+# output and Markdown in the page of whoever opens it.
+c.GenerateFeedback.preprocessors = [
+    GetGrades,                  # scores and comments from the gradebook (nbgrader's default)
+    HideHiddenTests,            # hidden test code removed, and the tracebacks/messages/output it left
+    InertStudentContent,        # output: text, PNG, JPEG only; student Markdown: its raw HTML shown as text
+    GradingNote,                # a note at the top: timed out, crashed, cells restored, ...
+    CSSHTMLHeaderPreprocessor,  # code highlighting styles (nbgrader's default)
+]
+# Every page carries a Content-Security-Policy: no script runs, only the
+# template's own styles apply.
+c.GenerateFeedback.exporter_class = FeedbackExporter
+# The note reads each student's status and reason from what autograde wrote...
+c.GradingNote.results_path = os.path.join(HERE, "grading", "{assignment}.json")
+# ...and adds the advice for that status.
+c.GradingNote.advice = {status.value: status.advice for status in Status}
+
+# --- formgrader ------------------------------------------------------------------
+# The formgrader (manual grading, in the instructor's Jupyter) renders
+# submissions with a plain HTMLExporter: make student output and Markdown inert
+# there too (hidden tests stay visible to the instructor).
+c.HTMLExporter.preprocessors = [InertStudentContent]
+# The gradebook tells the instructor's unchanged Markdown cells (shown as
+# written) from the student's.
+c.InertStudentContent.db_url = c.CourseDirectory.db_url

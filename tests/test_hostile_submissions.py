@@ -1,13 +1,17 @@
-"""Autograding a batch that mixes honest and hostile submissions.
+"""Autograding a batch that mixes honest and hostile submissions, for every assignment.
 
-Uses the real assignment 1 (a copy of assignments/source/a1_convolutions) when
-it exists, else the toy assignment. The batch is graded twice with ``--jobs 2``
-(each time with ``python -m course.grading autograde``), then exported and
+Each assignment of assignments/source (or the toy assignment when there is
+none) is copied to a scratch course directory and one batch is graded twice
+with ``--jobs 2`` (``python -m course.grading autograde``), then exported and
 given feedback. Every honest submission must get its exact score; every
-hostile one a score or an explicit failure with its reason (in the CSV and in
-its feedback); the gradebook must stay consistent; no process may survive;
-files outside a submission's folder must be untouched; and both gradings must
-give the same CSV, byte for byte.
+hostile one a score or an explicit status with its reason (in the CSV and in
+its feedback); tampering with the grading machinery must end as ``tampered``
+with 0 points and the reason naming it; the gradebook must stay consistent;
+no process or IPC object may survive; files outside a submission's folder
+must be untouched (content and mode); the memory of a whole submission stays
+under its limit and its process count is bounded; feedback is inert (no
+student script or HTML); and both gradings must give the same CSV, byte for
+byte.
 """
 from __future__ import annotations
 
@@ -30,13 +34,16 @@ from nbformat.v4 import new_code_cell
 
 from course.grading import _course
 from course.grading._kernel import sandbox_problem
+from course.grading.limits import cgroup_problem
 from course.grading._nb import strip_solution_markers
 from course.grading._toy import make_toy_course
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = "a1_convolutions"
+#: every assignment of the course (the toy assignment when there is none yet)
+ASSIGNMENTS = sorted(p.name for p in (REPO / "assignments" / "source").glob("*") if list(p.glob("*.ipynb"))) \
+    or ["toy"]
 CELL_TIMEOUT = 10
 SLEEP_MARK = "987654"  # `sleep 987654`: a process a submission leaves behind
 
@@ -84,12 +91,12 @@ def points_before(nb, index):
 class Assignment:
     """The assignment under test and the notebooks derived from it."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, assignment: str):
         self.course = base / "coursedir"
-        real = REPO / "assignments" / "source" / REAL
-        if (real / f"{REAL}.ipynb").exists():
-            self.id, self.real = REAL, True
-            shutil.copytree(real, self.course / "source" / REAL)
+        real = REPO / "assignments" / "source" / assignment
+        if assignment != "toy":
+            self.id, self.real = assignment, True
+            shutil.copytree(real, self.course / "source" / assignment)
             if (REPO / "assignments" / "nbgrader_config.py").exists():
                 shutil.copy(REPO / "assignments" / "nbgrader_config.py", self.course / "nbgrader_config.py")
         else:
@@ -178,13 +185,13 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
     nb = a.solved(**{a.leaf: a.stub(a.leaf)})
     nb.cells = [c for c in nb.cells if gid(c) != a.leaf_test]
     put("deleted_test", nb)
-    expect["deleted_test"] = ("graded", a.full - pT, rf"restored.*{a.leaf_test} \(deleted\)", [a.leaf_test])
+    expect["deleted_test"] = ("graded", a.full - pT, rf"{a.leaf_test}.*was missing and was put back", [a.leaf_test])
 
     nb = a.solved()
     nb.cells = [c for c in nb.cells if not is_answer(c)]
     put("deleted_answers", nb)
-    expect["deleted_answers"] = ("graded", 0.0, r"answer cells missing from the submission: " + re.escape(
-        next(gid(c) for c in a.source.cells if is_answer(c))), list(a.tests))
+    expect["deleted_answers"] = ("graded", 0.0, re.escape(next(gid(c) for c in a.source.cells if is_answer(c)))
+                                 + r".*was missing: the blank template was put back", list(a.tests))
 
     (folder / "invalid_json").mkdir()
     (folder / "invalid_json" / f"{a.stem}.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "x')
@@ -198,7 +205,7 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
     expect["no_notebook"] = ("missing_notebook", 0.0, r"no notebook in the submission", list(a.tests))
 
     if a.real:
-        for name in ("cheat_reference_wrapper",):  # the other cheats are in the selftest
+        for name in [n for n in ("cheat_reference_wrapper",) if n in a.wrong]:  # the others: selftest
             w = a.wrong[name]
             put(name, a.solved(**{w["grade_id"]: w["source"]}))
             expect[name] = ("graded", a.full - sum(a.tests[t] for t in w["must_lose"]), r"^$", w["must_lose"])
@@ -211,7 +218,7 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
         first_answer = next(gid(c) for c in a.source.cells if is_answer(c))
         nb = insert_after(a.solved(**{a.leaf: a.stub(a.leaf)}), first_answer, patch)
         put("monkeypatch_checks", nb)
-        expect["monkeypatch_checks"] = ("graded", a.full - pT, r"^$", [a.leaf_test])
+        expect["monkeypatch_checks"] = ("tampered", 0.0, r"course\.grading", list(a.tests))
 
     targets = {
         "gradebook": a.course / "gradebook.db",
@@ -247,7 +254,157 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
     insert_after(nb, a.leaf, "import torch\nbig = torch.empty(30 * 2**30 // 4, dtype=torch.float32)\nbig.fill_(1)")
     put("resource_abuse", nb)
     expect["resource_abuse"] = ("graded", a.full, r"^output truncated in cell \d+$", [])
+    _machinery_attacks(a, folder, expect)
+    if sandboxed and cgroup_problem() is None:
+        _host_attacks(a, folder, expect, targets)
+    _careless(a, folder, expect)
     return expect, targets
+
+
+#: code cells that attack the grading machinery from inside the kernel (issue 10, hole 1 and 3):
+#: each one, on the *release* notebook, gave 22/22 "graded" when tests ran in the kernel
+MACHINERY_ATTACKS = {
+    "t_input_cleanup": ("get_ipython().input_transformers_cleanup.append(lambda lines: [])",
+                        r"input_transformers_cleanup"),
+    "t_input_post": ("ip = get_ipython()\nip.input_transformers_post.append(lambda lines: ['pass\\n'])",
+                     r"input_transformers_post"),
+    "t_ast_empty": ("import ast\nclass Empty(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+                    "        node.body = []\n        return node\nget_ipython().ast_transformers.append(Empty())",
+                    r"ast_transformers"),
+    "t_ast_wrap": ("import ast\nclass Wrap(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+                   "        handler = ast.ExceptHandler(type=None, name=None, body=[ast.Pass()])\n"
+                   "        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[],"
+                   " finalbody=[])]\n        return ast.fix_missing_locations(node)\n"
+                   "get_ipython().ast_transformers.append(Wrap())", r"ast_transformers"),
+    "t_run_cell": ("shell = get_ipython()\n_real = shell.run_cell\n"
+                   "shell.run_cell = lambda *args, **kwargs: _real('pass')", r"run_cell"),
+    "t_transform_cell": ("get_ipython().transform_cell = lambda raw: 'pass\\n'", r"transform_cell"),
+    "t_meta_path": ("import sys, types, importlib.abc, importlib.machinery\n"
+                    "class Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+                    "    def find_spec(self, name, path, target=None):\n"
+                    "        if name == 'course.grading.checks':\n"
+                    "            return importlib.machinery.ModuleSpec(name, self)\n"
+                    "    def create_module(self, spec):\n        return None\n"
+                    "    def exec_module(self, module):\n"
+                    "        for n in ('check_equal', 'check_close', 'check_tensor_close', 'check_raises'):\n"
+                    "            setattr(module, n, lambda *a, **k: None)\n"
+                    "sys.meta_path.insert(0, Fake())", r"meta_path"),
+}
+
+
+def _machinery_attacks(a: Assignment, folder: Path, expect: dict) -> None:
+    first_answer = next(gid(c) for c in a.source.cells if is_answer(c))
+    for student, (code, reason) in MACHINERY_ATTACKS.items():
+        nb = nbformat.from_dict(json.loads(json.dumps(a.release)))
+        insert_after(nb, first_answer, code)
+        _put(folder, a, student, nb)
+        expect[student] = ("tampered", 0.0, reason, list(a.tests))
+    if "conv2d_naive" in a.answers:
+        # the reference copied by its source text, so that it belongs to __main__ (hole 3)
+        code = ("import course.conv\nexec(open(course.conv.__file__).read())\n"
+                "def conv2d_naive(x, weight, bias=None, stride=1, padding=0):\n"
+                "    return conv2d(x[None], weight, bias, stride=stride, padding=padding)[0]")
+        nb = a.solved()
+        next(c for c in nb.cells if gid(c) == "conv2d_naive").source = code
+        _put(folder, a, "t_exec_reference", nb)
+        expect["t_exec_reference"] = ("tampered", 0.0, r"exec", list(a.tests))
+
+
+def _put(folder: Path, a: Assignment, student: str, nb, name=None) -> Path:
+    path = folder / student / (name or f"{a.stem}.ipynb")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+SECRET = "HOST-SECRET-5d1c"
+SHM_KEY = 0x5EC12E7
+
+
+def _host_attacks(a: Assignment, folder: Path, expect: dict, targets: dict) -> None:
+    """Attacks on the host and on other students (holes 2, 4, 5, 6, 7)."""
+    base = folder.parent
+    victim = base / "victim.txt"
+    victim.write_text("VICTIM")
+    victim.chmod(0o600)
+    secret = base / "secret.txt"
+    secret.write_text(SECRET)
+    targets["victim"] = victim
+    gradebook = a.course / "gradebook.db"
+
+    # hole 2: what can a kernel see of the course directory, the solutions, other students?
+    looked_for = [a.course / "source" / a.id / f"{a.stem}.ipynb", gradebook, REPO / "solutions",
+                  REPO / "assignments" / "source", folder / "honest_full", secret, REPO / "README.md"]
+    code = (f"import os\npaths = {[str(p) for p in looked_for]!r}\n"
+            "print('VISIBLE:', [p for p in paths if os.path.exists(p)])")
+    _put(folder, a, "t_look_around", insert_after(a.solved(), a.leaf, code))
+    expect["t_look_around"] = ("graded", a.full, r"^$", [])
+
+    # hole 4: the kernel leaves symlinks to host files where the grader used to write
+    code = ("import os\n"
+            f"for name, target in [('{a.stem}.ipynb', {str(gradebook)!r}), ('victim', {str(victim)!r}), "
+            f"('{a.stem}', {str(victim)!r})]:\n"
+            "    try:\n        os.remove(name)\n    except OSError:\n        pass\n"
+            "    os.symlink(target, name)\nprint(sorted(os.listdir('.')))")
+    _put(folder, a, "t_symlink_escape", insert_after(a.solved(), a.leaf, code))
+    expect["t_symlink_escape"] = ("graded", a.full, r"^$", [])
+
+    # hole 5: symlinked submissions
+    (folder / "t_mallory").symlink_to(folder / "honest_full", target_is_directory=True)
+    expect["t_mallory"] = ("missing_notebook", 0.0, r"symbolic link", list(a.tests))
+    path = _put(folder, a, "t_timestamp_link", a.solved())
+    (path.parent / "timestamp.txt").symlink_to(secret)
+    expect["t_timestamp_link"] = ("graded", a.full, r"symbolic link", [])
+
+    # hole 6: memory through shared memory, a fork bomb, System V IPC
+    code = ("import mmap\nm = mmap.mmap(-1, 4 * 2**30)\nfor i in range(0, 4 * 2**30, 4096):\n"
+            "    m[i] = 1\nprint('survived')")
+    nb = insert_after(a.solved(), a.leaf, code)
+    index = next(i for i, c in enumerate(nb.cells) if "mmap.mmap" in c.source)
+    _put(folder, a, "t_shared_memory", nb)
+    later = [g for g in a.tests if g not in {gid(c) for c in nb.cells[:index]}]
+    expect["t_shared_memory"] = ("crashed", points_before(nb, index), r"memory limit", later)
+    code = ("import os, time\npids = []\nfor i in range(100000):\n    try:\n        pid = os.fork()\n"
+            "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(2)\n        os._exit(0)\n"
+            "    pids.append(pid)\nfor pid in pids:\n    os.waitpid(pid, 0)\nprint('FORKED', len(pids))")
+    _put(folder, a, "t_fork_bomb", insert_after(a.solved(), a.leaf, code))
+    expect["t_fork_bomb"] = ("graded", a.full, r"^$", [])
+    code = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
+            f"print('SHMID', libc.shmget({SHM_KEY}, 3 * 2**30, 0o1000 | 0o666), libc.shmget({SHM_KEY}, 0, 0))")
+    _put(folder, a, "t_sysv_writer", insert_after(a.solved(), a.leaf, code))
+    expect["t_sysv_writer"] = ("tampered", 0.0, r"ctypes", list(a.tests))
+    code = f"import ctypes\nprint('SHMID', ctypes.CDLL(None).shmget({SHM_KEY}, 0, 0))"
+    _put(folder, a, "t_sysv_reader", insert_after(a.solved(), a.leaf, code))
+    expect["t_sysv_reader"] = ("tampered", 0.0, r"ctypes", list(a.tests))
+
+    # hole 7: student HTML and script in the feedback
+    code = ("from IPython.display import HTML, Javascript, display\n"
+            "display(HTML(\"<script>window.PWNED = 1</script><div style='position:fixed;top:0'>Score: 24 / 24</div>\"))\n"
+            "display(Javascript('window.PWNED = 2'))")
+    nb = insert_after(a.solved(), a.leaf, code)
+    written = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    for cell in written:
+        cell.source = "My answer <img src=x onerror=\"window.PWNED = 3\"> <script>window.PWNED = 4</script>"
+    _put(folder, a, "t_html_feedback", nb)
+    expect["t_html_feedback"] = ("graded", a.full, r"^$", [])
+
+
+def _careless(a: Assignment, folder: Path, expect: dict) -> None:
+    """Careless, not hostile (hole 8): a grade for what is there, and a message naming what changed."""
+    from nbformat.v4 import new_notebook
+    fresh = new_notebook(cells=[new_code_cell(source) for source in a.answers.values()])
+    _put(folder, a, "c_fresh_notebook", fresh)
+    expect["c_fresh_notebook"] = ("graded", a.full, r"matched to the assignment by content", [])
+
+    nb = a.solved()
+    nb.cells = [c for c in nb.cells if gid(c) not in (a.leaf, a.leaf_test)]
+    _put(folder, a, "c_deleted_section", nb)
+    expect["c_deleted_section"] = ("graded", a.full - a.tests[a.leaf_test],
+                                   rf"{a.leaf}.*missing.*{a.leaf_test}|{a.leaf_test}.*{a.leaf}", [a.leaf_test])
+    solution = REPO / "solutions" / f"{a.id}.ipynb"
+    if solution.exists():
+        _put(folder, a, "c_worked_solution", nbformat.read(str(solution), as_version=4))
+        expect["c_worked_solution"] = ("graded", a.full, r"no grading metadata", [])
 
 
 def csv_rows(text):
@@ -258,10 +415,11 @@ def sha(path: Path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("hostile")
-    a = Assignment(base)
+    a = Assignment(base, request.param)
+    shm_before = _sysv_segments()
     sandboxed = sandbox_problem() is None
     folder = base / "submitted"
     expect, targets = hostile_batch(a, folder, sandboxed)
@@ -275,8 +433,83 @@ def graded(tmp_path_factory):
         if i == 0:
             cli("feedback", a.id, "--course-dir", a.course)
             feedback = {p.parent.parent.name: p.read_text() for p in (a.course / "feedback").glob(f"*/{a.id}/*.html")}
+    victim = targets.get("victim")
+    victim_state = (victim.read_bytes(), victim.stat().st_mode) if victim else None
+    results = json.loads((a.course / "grading" / f"{a.id}.json").read_text())
     return {"a": a, "expect": expect, "targets": targets, "runs": runs, "csvs": csvs, "inputs": inputs,
-            "feedback": feedback, "sandboxed": sandboxed}
+            "feedback": feedback, "sandboxed": sandboxed, "results": results, "victim_state": victim_state,
+            "shm_before": shm_before, "shm_after": _sysv_segments()}
+
+
+def _sysv_segments() -> str:
+    return subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
+
+
+def graded_output(graded, student) -> str:
+    a = graded["a"]
+    path = a.course / "autograded" / student / a.id / f"{a.stem}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def host_attacks_ran(graded) -> bool:
+    return "victim" in graded["targets"]
+
+
+def test_tampering_scores_zero_but_the_tests_really_ran_outside_the_kernel(graded):
+    """Tampered submissions export 0; what the tests gave (kept for review) ignores the tampering."""
+    a, results = graded["a"], graded["results"]["students"]
+    for student in MACHINERY_ATTACKS:
+        assert results[student]["status"] == "tampered"
+        assert sum(results[student]["scores_before_review"].values()) == 0.0, student  # release: no answers
+    if "monkeypatch_checks" in results:
+        # the checks were patched in the kernel; the grader's own checks still failed the stubbed answer
+        before = results["monkeypatch_checks"]["scores_before_review"]
+        assert before[a.leaf_test] == 0.0
+        assert sum(before.values()) == a.full - a.tests[a.leaf_test]
+
+
+def test_a_kernel_sees_nothing_of_the_course_directory_or_other_students(graded):
+    if not host_attacks_ran(graded):
+        pytest.skip("no sandbox or no cgroups on this machine")
+    assert "VISIBLE: []" in graded_output(graded, "t_look_around")
+
+
+def test_nothing_a_kernel_leaves_is_followed(graded):
+    if not host_attacks_ran(graded):
+        pytest.skip("no sandbox or no cgroups on this machine")
+    victim = graded["targets"]["victim"]
+    assert graded["victim_state"] == (b"VICTIM", victim.stat().st_mode) and victim.read_bytes() == b"VICTIM"
+    assert oct(victim.stat().st_mode & 0o777) == oct(0o600)
+    rows = csv_rows(graded["csvs"][1])
+    assert rows["honest_full"]["score"] == f"{graded['a'].full:g}"  # the gradebook survived
+    for page in graded["feedback"].values():
+        assert SECRET not in page
+    assert SECRET not in graded["csvs"][0]
+
+
+def test_memory_processes_and_ipc_are_bounded_per_submission(graded):
+    if not host_attacks_ran(graded):
+        pytest.skip("no sandbox or no cgroups on this machine")
+    peaks = {s: r.get("peak_memory_mb") for s, r in graded["results"]["students"].items()
+             if r.get("graded_notebook")}
+    assert all(p is not None and p <= 2048 for p in peaks.values()), peaks
+    assert peaks["t_shared_memory"] >= 1500  # it did reach the limit: the whole submission was counted
+    forked = int(re.search(r"FORKED (\d+)", graded_output(graded, "t_fork_bomb")).group(1))
+    assert 10 < forked < 256
+    assert re.search(r"SHMID -1\b", graded_output(graded, "t_sysv_reader"))
+    assert graded["shm_after"] == graded["shm_before"]
+    assert f"{SHM_KEY:#010x}" not in graded["shm_after"]
+
+
+def test_student_html_and_script_in_feedback_are_inert(graded):
+    if not host_attacks_ran(graded):
+        pytest.skip("no sandbox or no cgroups on this machine")
+    page = graded["feedback"]["t_html_feedback"]
+    assert "Content-Security-Policy" in page
+    for active in ("<script>window.PWNED", 'onerror="window.PWNED', "style='position:fixed",
+                   "window.PWNED = 2"):
+        assert active not in page, active
 
 
 def test_every_submission_gets_its_exact_score_or_an_explicit_failure(graded):

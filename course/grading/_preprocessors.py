@@ -18,30 +18,24 @@ Autograding (in each worker, configured by :mod:`course.grading._worker`):
   and the graded notebook in the worker's memory, so the worker reports what it
   computed, not what is on disk.
 
-Feedback (in the parent, :mod:`course.grading.feedback`):
-
-- :class:`HideHiddenTests`: removes hidden test code *and* whatever its
-  execution left behind (tracebacks quoting hidden lines, assertion messages,
-  printed values); a visible test's failure keeps its message.
-- :class:`GradingNote`: a note at the top of the feedback when the submission
-  timed out, crashed, was repaired, had test cells restored, ...
+The feedback preprocessors (hidden tests, inert student content, grading note)
+are in :mod:`course.grading.feedback_filters`.
 """
 from __future__ import annotations
 
 import json
-import re
+import os
 import time
-from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Float, Integer
 
 from . import trusted
-from ._nb import BEGIN_HIDDEN, END_HIDDEN, first_line, hidden_regions, strip_ansi
+from ._nb import first_line, hidden_regions
 
 #: filled in by the autograding preprocessors of the current worker process
 RECORD: dict = {"scores": {}, "comments": {}, "notebook": None, "execution": None, "restored": [],
@@ -216,7 +210,8 @@ class GuardedExecute(Execute):
         if self._trusted is None:
             from jupyter_core.utils import run_sync
             channel = trusted.KernelChannel(self.km.get_connection_info(), alive=run_sync(self.km.is_alive),
-                                            interrupt=run_sync(self.km.interrupt_kernel))
+                                            interrupt=run_sync(self.km.interrupt_kernel),
+                                            socket_dir=os.path.dirname(self.km.connection_file))
             self._trusted = trusted.TrustedRunner(channel)
         return self._trusted
 
@@ -339,108 +334,7 @@ class CaptureNotebook(NbGraderPreprocessor):
         return nb, resources
 
 
-# ----------------------------------------------------------------------------- feedback
-
-_CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],?\s*line (\d+)")
-_TRIVIAL = re.compile(r"^[\s\W]*$")
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden tests and every trace of them from the feedback."""
-
-    begin = Unicode(BEGIN_HIDDEN).tag(config=True)
-    end = Unicode(END_HIDDEN).tag(config=True)
-    message = Unicode("A hidden test in this cell failed. Hidden tests check cases the visible "
-                      "tests do not show; re-read the task and test your answer on more inputs.").tag(config=True)
-    #: errors raised by hidden tests whose message is written for students (no hidden values):
-    #: shown as "name: message", without traceback
-    student_facing = List(Unicode(), ["NotYourOwnCode"]).tag(config=True)
-
-    def preprocess(self, nb, resources):
-        self._hidden_lines = set()
-        for cell in nb.cells:
-            if self.begin in cell.source:
-                lines = cell.source.split("\n")
-                _, numbers = hidden_regions(cell.source, self.begin, self.end)
-                for n in numbers:
-                    text = lines[n - 1].strip()
-                    if not _TRIVIAL.match(text) and self.begin not in text and self.end not in text:
-                        self._hidden_lines.add(text)
-        return super().preprocess(nb, resources)
-
-    def _leaks(self, text: str) -> bool:
-        plain = strip_ansi(text)
-        return any(line in plain for line in self._hidden_lines)
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            if self.begin in cell.source:
-                cell.source, _ = hidden_regions(cell.source, self.begin, self.end)
-            return cell, resources
-        has_hidden = self.begin in cell.source
-        if has_hidden:
-            original = cell.source
-            cell.source, hidden_numbers = hidden_regions(original, self.begin, self.end)
-            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests are not shown)"
-            failed_in_hidden = None
-            for out in cell.get("outputs", []):
-                if out.output_type == "error":
-                    match = _CELL_FRAME.search(strip_ansi("\n".join(out.get("traceback", []))))
-                    if out.ename in ("NotRun", "KernelDied", "CellTimeoutError", "KeyboardInterrupt"):
-                        failed_in_hidden = False
-                    elif match:
-                        failed_in_hidden = int(match.group(1)) in hidden_numbers
-                    else:
-                        failed_in_hidden = True  # cannot tell: assume the worst
-                    break
-            if failed_in_hidden is None:
-                # passed (or no error): hidden code ran and may have printed anything
-                cell.outputs = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-            elif failed_in_hidden:
-                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-                first = errors[0] if errors else None
-                if (first is not None and first.ename in self.student_facing
-                        and not self._leaks(first.get("evalue", ""))):
-                    cell.outputs = [_error(first.ename, first.get("evalue", ""))]
-                else:
-                    cell.outputs = [_error("HiddenTestFailed", self.message)]
-        for out in cell.get("outputs", []):
-            if out.output_type == "error":
-                if self._leaks(out.get("evalue", "")) or self._leaks(out.get("ename", "")):
-                    out.ename, out.evalue = "HiddenTestFailed", self.message
-                    out.traceback = [f"HiddenTestFailed: {self.message}"]
-                elif any(self._leaks(line) for line in out.get("traceback", [])):
-                    out.traceback = [f"\x1b[0;31m{out.ename}\x1b[0m: {out.evalue}",
-                                     "(the traceback is not shown because it quotes hidden test code)"]
-            elif out.output_type == "stream":
-                if self._leaks(out.get("text", "")):
-                    out.text = "[output hidden: it quotes hidden test code]\n"
-            elif "data" in out:
-                if any(self._leaks(v) for v in out.data.values() if isinstance(v, str)):
-                    out.data = {"text/plain": "[output hidden: it quotes hidden test code]"}
-        return cell, resources
-
-
-class GradingNote(NbGraderPreprocessor):
-    """Insert a note about the grading status at the top of the feedback."""
-
-    results_path = Unicode("").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        from nbformat.v4 import new_markdown_cell
-        import html
-
-        student = resources["nbgrader"]["student"]
-        results = {}
-        if self.results_path and Path(self.results_path).exists():
-            results = json.loads(Path(self.results_path).read_text()).get("students", {})
-        entry = results.get(student)
-        if entry and (entry.get("status") != "graded" or entry.get("reason")):
-            text = (f"**Grading note — status: {html.escape(entry['status'])}.** "
-                    f"{html.escape(entry.get('reason') or '')}")
-            nb.cells.insert(0, new_markdown_cell(text))
-        return nb, resources
-
+# ----------------------------------------------------------------------------- describing cells
 
 def describe_cell(nb, index) -> str:
     if index is None or index >= len(nb.cells):

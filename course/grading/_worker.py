@@ -22,8 +22,9 @@ from . import _course  # noqa: F401  (sets up the fast nbformat import)
 from ._kernel import readable_paths, write_kernelspec
 from ._nb import Unreadable, read_submission, write
 from .matching import reconcile
+from .scan import describe, scan_notebook
+from .statuses import Status
 
-STATUS_ORDER = ["error", "unreadable", "crashed", "timeout", "wrong_filename", "graded"]
 
 
 def _assignment_notebooks(spec: dict):
@@ -202,7 +203,7 @@ def run(spec: dict) -> dict:
     from . import _preprocessors as pp
 
     started = time.monotonic()
-    result = {"student": spec["student"], "status": "error", "reason": "", "notes": list(spec.get("notes", [])),
+    result = {"student": spec["student"], "status": Status.ERROR, "reason": "", "notes": list(spec.get("notes", [])),
               "scores": {}, "comments": {}, "notebook": None}
     try:
         paths = _layout(spec)
@@ -210,11 +211,13 @@ def run(spec: dict) -> dict:
         try:
             nb, notes = read_submission(Path(spec["incoming"]))
         except Unreadable as exc:
-            result.update(status="unreadable", reason=str(exc))
+            result.update(status=Status.UNREADABLE, reason=str(exc))
             return result
         result["notes"] += notes
-        nb, notes = reconcile(nb, *_assignment_notebooks(spec))
+        source_nb, release_nb = _assignment_notebooks(spec)
+        nb, notes = reconcile(nb, source_nb, release_nb)
         result["notes"] += notes
+        findings = _scan(nb, source_nb, release_nb)
         nb.metadata.pop("widgets", None)
         write(nb, paths["submitted"] / f"{spec['notebook']}.ipynb")
         kernel_name = _environment(spec, paths)
@@ -230,8 +233,9 @@ def run(spec: dict) -> dict:
             shutil.rmtree(paths["autograded"], ignore_errors=True)
             paths["autograded"].mkdir(parents=True)
         _interpret(spec, result, failure, pp.RECORD)
+        _apply_findings(result, findings)
     except Exception as exc:  # a bug or an environment problem: say so, do not crash
-        result.update(status="error", reason=f"internal grader error: {exc.__class__.__name__}: {exc}",
+        result.update(status=Status.ERROR, reason=f"internal grader error: {exc.__class__.__name__}: {exc}",
                       traceback=traceback.format_exc()[-4000:])
     finally:
         result["seconds"] = round(time.monotonic() - started, 2)
@@ -254,10 +258,10 @@ def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> N
         result["notes"].append(f"output truncated in {cells}")
     if failure or nb is None:
         if execution.get("stopped") == "kernel_failed":
-            result.update(status="error", reason=f"the grading kernel could not be started: "
+            result.update(status=Status.ERROR, reason=f"the grading kernel could not be started: "
                                                  f"{execution.get('kernel_error')}")
         else:
-            result.update(status="error", reason=f"nbgrader could not grade the notebook: "
+            result.update(status=Status.ERROR, reason=f"nbgrader could not grade the notebook: "
                                                  f"{(failure or 'no graded notebook')[:500]}")
         return
     result["notebook"] = record["notebook"]
@@ -267,29 +271,68 @@ def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> N
     timed_out = execution.get("timed_out", [])
     limit = int(spec["cell_timeout"])
     if stopped == "kernel_failed":
-        result.update(status="error", reason=f"the grading kernel could not be started: "
+        result.update(status=Status.ERROR, reason=f"the grading kernel could not be started: "
                                              f"{execution.get('kernel_error')}")
     elif stopped == "grader_error":
-        result.update(status="error", reason=f"the grader failed while running {describe_cell(nb, cell)}: "
+        result.update(status=Status.ERROR, reason=f"the grader failed while running {describe_cell(nb, cell)}: "
                                              f"{execution.get('kernel_error')}")
     elif stopped == "dead":
-        result.update(status="crashed", reason=f"the kernel died while running {describe_cell(nb, cell)}"
+        result.update(status=Status.CRASHED, reason=f"the kernel died while running {describe_cell(nb, cell)}"
                       f"{_exit_text(execution.get('exit'))}; the tests after it were not run and scored 0")
     elif stopped == "unresponsive":
-        result.update(status="timeout", reason=f"{describe_cell(nb, cell)} was still running after the "
+        result.update(status=Status.TIMEOUT, reason=f"{describe_cell(nb, cell)} was still running after the "
                       f"{limit} s cell time limit and ignored the interrupt; the kernel was killed and the "
                       "tests after it scored 0")
     elif stopped == "deadline":
-        result.update(status="timeout", reason=f"the submission used up its {int(spec['submission_timeout'])} s "
+        result.update(status=Status.TIMEOUT, reason=f"the submission used up its {int(spec['submission_timeout'])} s "
                       f"time limit before {describe_cell(nb, cell)}; the tests from there on scored 0")
     elif timed_out:
         cells = "; ".join(describe_cell(nb, i) for i in timed_out[:5])
-        result.update(status="timeout", reason=f"interrupted after the {limit} s cell time limit: {cells}; "
+        result.update(status=Status.TIMEOUT, reason=f"interrupted after the {limit} s cell time limit: {cells}; "
                       "the rest of the notebook was graded")
     else:
-        result.update(status="graded", reason="")
-    if spec.get("wrong_filename") and result["status"] == "graded":
-        result["status"] = "wrong_filename"
+        result.update(status=Status.GRADED, reason="")
+    if spec.get("wrong_filename") and result["status"] == Status.GRADED:
+        result["status"] = Status.WRONG_FILENAME
+
+
+def _scan(nb, source_nb, release_nb) -> list:
+    """Read the student's code outside the kernel, before anything runs, for attacks on grading.
+
+    Locked instructor cells are not reported (the grader restores them), but only when their
+    text is the instructor's: a student's cell that merely claims a locked grade_id is scanned.
+    """
+    import copy
+
+    def text(cell):
+        return " ".join(cell.source.split())
+
+    instructor = {}
+    for cell in list(source_nb.cells) + list(release_nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("locked"):
+            instructor.setdefault(meta["grade_id"], set()).add(text(cell))
+    checked = copy.deepcopy(nb)
+    for cell in checked.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in instructor and text(cell) not in instructor[grade_id]:
+            del cell.metadata["nbgrader"]
+    return scan_notebook(checked, instructor_ids=frozenset(instructor))
+
+
+def _apply_findings(result: dict, findings: list) -> None:
+    """Code that tampers with grading makes the submission ``tampered`` (0 points until reviewed);
+    code the grader cannot judge makes a graded one ``needs_review``. The reason names the lines."""
+    if not findings or result["status"] in (Status.ERROR, Status.UNREADABLE):
+        return
+    worst = Status.TAMPERED if any(f.severity == Status.TAMPERED for f in findings) else Status.NEEDS_REVIEW
+    text = describe(findings)
+    if worst == Status.TAMPERED or result["status"] in (Status.GRADED, Status.WRONG_FILENAME):
+        if result["reason"]:
+            result["notes"].insert(0, result["reason"])
+        result.update(status=worst, reason=text)
+    else:
+        result["notes"].append(text)
 
 
 def _exit_text(code) -> str:

@@ -1,10 +1,15 @@
-"""``feedback``: one HTML page per student, without hidden tests.
+"""``feedback``: one HTML page per student, without hidden tests, where nothing a student wrote runs.
 
-Graded notebooks go through nbgrader's GenerateFeedback with two extra
-preprocessors (:class:`~course.grading._preprocessors.HideHiddenTests`, which
-removes hidden test code *and* the tracebacks, messages and output it left, and
-:class:`~course.grading._preprocessors.GradingNote`, which says at the top when
-a submission timed out, crashed, was repaired or had test cells restored).
+Graded notebooks go through nbgrader's GenerateFeedback with the course's
+filters (:mod:`course.grading.feedback_filters`, the same ones plain
+``nbgrader generate_feedback`` gets from ``assignments/nbgrader_config.py``):
+:class:`~course.grading.feedback_filters.HideHiddenTests` removes hidden test
+code *and* the tracebacks, messages and output it left;
+:class:`~course.grading.feedback_filters.InertStudentContent` keeps only text
+and PNG/JPEG output and shows the HTML in a student's Markdown as text;
+:class:`~course.grading.feedback_filters.GradingNote` says at the top when a
+submission timed out, crashed, was repaired or had test cells restored; every
+page carries a Content-Security-Policy that lets no script run.
 A submission that could not be graded at all (unreadable, missing, wrongly
 named, killed) gets a short page that says what went wrong and what to do.
 """
@@ -18,26 +23,23 @@ from pathlib import Path
 
 from . import _course
 from .autograde import State
+from .statuses import Status
 
-ADVICE = {
-    "unreadable": "Open the notebook in Jupyter, check that it opens, save it (File > Save) and submit it again.",
-    "missing_notebook": "Your submission did not contain the notebook. Submit the assignment's notebook file.",
-    "wrong_filename": "Submit exactly one notebook, with the name given in the assignment.",
-    "timeout": "Your notebook ran longer than the time limit. Look for a loop that never ends or a very "
-               "slow computation, and run the whole notebook (Kernel > Restart & Run All) before submitting.",
-    "crashed": "The Python kernel died while running your notebook (for example os._exit(), a segmentation "
-               "fault or running out of memory). Run the whole notebook before submitting.",
-    "error": "The grader could not grade your submission because of a problem on its side. Your instructor "
-             "has been told; you do not need to do anything.",
-    "invalid_student_id": "Your submission folder has an unexpected name; contact your instructor.",
-}
+
+def _advice(status: str) -> str:
+    try:
+        return Status(status).advice
+    except ValueError:
+        return ""
 
 
 def _failure_page(student: str, assignment: str, entry: dict) -> str:
-    status = entry.get("status", "error")
+    from .feedback_filters import with_csp
+
+    status = str(entry.get("status") or "error")
     reason = entry.get("reason") or ""
-    advice = ADVICE.get(status, "")
-    return f"""<!DOCTYPE html>
+    advice = _advice(status)
+    return with_csp(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(assignment)}: feedback</title>
 <style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}
 .status{{padding:1em;border-left:.4em solid #c0392b;background:#fbeeee}}</style></head>
@@ -48,17 +50,15 @@ def _failure_page(student: str, assignment: str, entry: dict) -> str:
 <div class="status"><p><b>Your submission could not be graded (status: {html.escape(status)}).</b></p>
 <p>{html.escape(reason)}</p><p>{html.escape(advice)}</p></div>
 </body></html>
-"""
+""")
 
 
 def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None = None) -> list[Path]:
     """Write ``feedback/<student>/<id>/<id>.html`` for every student; return the files."""
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import GetGrades
 
-    from ._preprocessors import GradingNote, HideHiddenTests
+    from .feedback_filters import FEEDBACK_PREPROCESSORS, FeedbackExporter
 
     state = State(course_dir, state_dir)
     notebook = _course.notebook_name(state.course_dir, assignment)
@@ -73,8 +73,10 @@ def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None 
         cfg.CourseDirectory.assignment_id = assignment
         cfg.CourseDirectory.student_id = "*"
         cfg.GenerateFeedback.force = True
-        cfg.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, GradingNote, CSSHTMLHeaderPreprocessor]
+        cfg.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)
+        cfg.GenerateFeedback.exporter_class = FeedbackExporter
         cfg.GradingNote.results_path = str(state.results_path(assignment))
+        cfg.GradingNote.advice = {status.value: status.advice for status in Status}
         for section in ("ClearHiddenTests",):
             if section in cfg and "begin_test_delimeter" in cfg[section]:
                 cfg.HideHiddenTests.begin = cfg[section].begin_test_delimeter

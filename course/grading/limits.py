@@ -5,7 +5,7 @@
 ``--processes``); :class:`SubmissionCgroup` enforces the memory and process
 limits on a whole submission (the kernel and everything it starts, shared
 memory included) with the Linux cgroup v1 ``memory`` and ``pids``
-controllers. ``prlimit`` adds per-process limits (data segment, CPU time,
+controllers, and its CPU share with the ``cpu`` controller where there is one. ``prlimit`` adds per-process limits (data segment, CPU time,
 file size) that turn a runaway allocation into a ``MemoryError`` the student
 can read.
 
@@ -33,6 +33,9 @@ class Limits:
     memory_mb: int = 3072
     #: processes and threads of the whole submission
     processes: int = 256
+    #: CPU cores the whole submission may keep busy (cgroup cpu quota; forked
+    #: processes cannot slow the submissions graded beside it)
+    cpus: float = 1.0
     #: size of the kernel's private /tmp and /dev/shm
     tmpfs_mb: int = 256
     #: output kept per cell and per notebook (bytes)
@@ -46,7 +49,7 @@ class Limits:
 
     def check(self) -> None:
         """Raise ValueError naming the first limit that is not positive."""
-        for name in ("cell_timeout", "submission_timeout", "memory_mb", "processes", "tmpfs_mb"):
+        for name in ("cell_timeout", "submission_timeout", "memory_mb", "processes", "cpus", "tmpfs_mb"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
@@ -117,6 +120,16 @@ class SubmissionCgroup:
         if (memory / "memory.memsw.limit_in_bytes").exists():  # no escaping into swap
             (memory / "memory.memsw.limit_in_bytes").write_text(limit)
         (pids / "pids.max").write_text(str(int(limits.processes)))
+        cpu = _cgroup_root("cpu")  # optional: a CPU quota where the controller is there
+        if cpu is not None:
+            try:
+                path = cpu / f"{CGROUP_PREFIX}{token}"
+                path.mkdir()
+                self.paths.append(path)
+                period = int((path / "cpu.cfs_period_us").read_text())
+                (path / "cpu.cfs_quota_us").write_text(str(int(period * limits.cpus)))
+            except OSError:
+                pass
 
     @property
     def procs_files(self) -> list[str]:

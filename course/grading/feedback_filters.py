@@ -1,0 +1,465 @@
+"""What a feedback page may show: the student's graded notebook, inert, without hidden tests.
+
+Used by ``python -m course.grading feedback`` (:mod:`course.grading.feedback`)
+and, through ``assignments/nbgrader_config.py``, by plain ``nbgrader
+generate_feedback`` (and, for :class:`InertStudentContent`, by the
+formgrader). This module imports only nbgrader, nbconvert, nbformat, traitlets
+and :mod:`course.grading._nb`: never torch, since the nbgrader configuration
+imports it.
+
+Preprocessors, in the order :data:`FEEDBACK_PREPROCESSORS` runs them:
+
+- :class:`HideHiddenTests`: removes hidden test code *and* whatever its
+  execution left behind (tracebacks quoting hidden lines, assertion messages,
+  printed values); a visible test's failure keeps its message.
+- :class:`InertStudentContent`: nothing a student wrote can run or restyle the
+  page. Code output keeps only plain text, PNG and JPEG (streams and errors
+  are plain text); raw HTML in the student's Markdown is shown as text while
+  the Markdown itself still renders; cell and notebook metadata keep only what
+  the templates need, checked.
+- :class:`GradingNote`: a note at the top of the feedback when the submission
+  timed out, crashed, was repaired, had test cells restored, ...
+
+:class:`FeedbackExporter` is nbconvert's HTMLExporter plus a strict
+Content-Security-Policy in every page (:func:`with_csp`): no script at all
+(a feedback page needs none: the template's MathJax comes from a CDN, so math
+shows as its TeX source, as it does offline anyway), only the page's own
+``<style>`` elements (by hash: no style attribute, no ``<style>`` a student
+slipped in), images only as ``data:`` URIs or files next to the page.
+
+:class:`GradingNote` runs after :class:`InertStudentContent` and renders its
+note the same way; it marks the note (with a per-conversion secret) so that
+running :class:`InertStudentContent` again, as the formgrader setting in the
+course configuration does, leaves it alone.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+import secrets
+from pathlib import Path
+
+from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_markdown_cell
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
+from traitlets import Dict, List, Unicode
+
+from ._nb import BEGIN_HIDDEN, END_HIDDEN, hidden_regions, strip_ansi
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+
+
+# ----------------------------------------------------------------------------- hidden tests
+
+_CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],?\s*line (\d+)")
+_TRIVIAL = re.compile(r"^[\s\W]*$")
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden tests and every trace of them from the feedback."""
+
+    begin = Unicode(BEGIN_HIDDEN).tag(config=True)
+    end = Unicode(END_HIDDEN).tag(config=True)
+    message = Unicode("A hidden test in this cell failed. Hidden tests check cases the visible "
+                      "tests do not show; re-read the task and test your answer on more inputs.").tag(config=True)
+    #: errors raised by hidden tests whose message is written for students (no hidden values):
+    #: shown as "name: message", without traceback
+    student_facing = List(Unicode(), ["NotYourOwnCode"]).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._hidden_lines = set()
+        for cell in nb.cells:
+            if self.begin in cell.source:
+                lines = cell.source.split("\n")
+                _, numbers = hidden_regions(cell.source, self.begin, self.end)
+                for n in numbers:
+                    text = lines[n - 1].strip()
+                    if not _TRIVIAL.match(text) and self.begin not in text and self.end not in text:
+                        self._hidden_lines.add(text)
+        return super().preprocess(nb, resources)
+
+    def _leaks(self, text: str) -> bool:
+        plain = strip_ansi(text)
+        return any(line in plain for line in self._hidden_lines)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            if self.begin in cell.source:
+                cell.source, _ = hidden_regions(cell.source, self.begin, self.end)
+            return cell, resources
+        has_hidden = self.begin in cell.source
+        if has_hidden:
+            original = cell.source
+            cell.source, hidden_numbers = hidden_regions(original, self.begin, self.end)
+            cell.source = cell.source.rstrip("\n") + "\n# (hidden tests are not shown)"
+            failed_in_hidden = None
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    match = _CELL_FRAME.search(strip_ansi("\n".join(out.get("traceback", []))))
+                    if out.ename in ("NotRun", "KernelDied", "CellTimeoutError", "KeyboardInterrupt"):
+                        failed_in_hidden = False
+                    elif match:
+                        failed_in_hidden = int(match.group(1)) in hidden_numbers
+                    else:
+                        failed_in_hidden = True  # cannot tell: assume the worst
+                    break
+            if failed_in_hidden is None:
+                # passed (or no error): hidden code ran and may have printed anything
+                cell.outputs = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            elif failed_in_hidden:
+                errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                first = errors[0] if errors else None
+                if (first is not None and first.ename in self.student_facing
+                        and not self._leaks(first.get("evalue", ""))):
+                    cell.outputs = [_error(first.ename, first.get("evalue", ""))]
+                else:
+                    cell.outputs = [_error("HiddenTestFailed", self.message)]
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                if self._leaks(out.get("evalue", "")) or self._leaks(out.get("ename", "")):
+                    out.ename, out.evalue = "HiddenTestFailed", self.message
+                    out.traceback = [f"HiddenTestFailed: {self.message}"]
+                elif any(self._leaks(line) for line in out.get("traceback", [])):
+                    out.traceback = [f"\x1b[0;31m{out.ename}\x1b[0m: {out.evalue}",
+                                     "(the traceback is not shown because it quotes hidden test code)"]
+            elif out.output_type == "stream":
+                if self._leaks(out.get("text", "")):
+                    out.text = "[output hidden: it quotes hidden test code]\n"
+            elif "data" in out:
+                if any(self._leaks(v) for v in out.data.values() if isinstance(v, str)):
+                    out.data = {"text/plain": "[output hidden: it quotes hidden test code]"}
+        return cell, resources
+
+
+# ----------------------------------------------------------------------------- inert Markdown
+
+#: cell metadata key marking a Markdown/raw cell already made inert in this conversion; its
+#: value is a random token kept in the conversion's resources, so a student cannot forge it
+_INERT_MARK = "course_inert"
+_TOKEN_KEY = "course_inert_token"
+
+
+def _inert_token(resources) -> str:
+    token = resources.get(_TOKEN_KEY)
+    if not token:
+        token = resources[_TOKEN_KEY] = secrets.token_hex(16)
+    return token
+
+
+_DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$")
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
+
+
+class _InertRenderer(IPythonRenderer):
+    """nbconvert's Markdown renderer with raw HTML escaped and no script-capable output."""
+
+    def __init__(self, attachments: dict | None = None):
+        # allow_harmful_protocols=False: javascript:, vbscript:, file: and non-image data:
+        # links become "#harmful-link"
+        super().__init__(escape=True, allow_harmful_protocols=False, attachments=attachments or {})
+
+    def block_mermaidjs(self, code: str) -> str:
+        # nbconvert inserts a ```mermaid block's text unescaped (and mermaid is a script)
+        return "<pre><code>" + html.escape(code) + "</code></pre>\n"
+
+    def image(self, text: str, url: str, title: str | None = None) -> str:
+        # only embedded raster images (attachments, data: URIs) are shown; any other
+        # image becomes a link (checked like every link), or its alt text
+        try:
+            src = self._embed_image_or_attachment(url)
+        except Exception:  # a missing attachment: nbconvert raises, the page must still render
+            src = ""
+        if _DATA_IMAGE.match(src):
+            return super().image(text, src, title)
+        return self.link(text or html.escape(src), src, title) if src else text
+
+
+def inert_markdown(source: str, attachments: dict | None = None) -> str:
+    """``source`` rendered as Markdown, its raw HTML escaped, as one HTML block.
+
+    The result is what the template's Markdown filter passes through unchanged
+    (a single line starting with ``<div``: a CommonMark HTML block), so it
+    renders the same whatever exporter the cell later goes through. Newlines
+    inside ``<pre>`` become ``&#10;`` (the same text in the browser); others
+    become spaces.
+    """
+    rendered = MarkdownWithMath(renderer=_InertRenderer(attachments)).render(source)
+    parts = _PRE.split(rendered.replace("\r\n", "\n").replace("\r", "\n"))
+    flat = "".join(part.replace("\n", "&#10;") if i % 2 else part.replace("\n", " ")
+                   for i, part in enumerate(parts))
+    return f'<div class="inert-markdown">{flat.strip()}</div>'
+
+
+# ----------------------------------------------------------------------------- inert content
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_MIME = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,80}$")
+_NBGRADER_KEYS = ("schema_version", "grade_id", "grade", "solution", "locked", "task", "points", "score",
+                  "comment", "checksum", "cell_type")
+_IMAGE_ATTACHMENTS = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _text(value) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _scalars(value) -> dict:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items()
+            if isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+class InertStudentContent(NbGraderPreprocessor):
+    """Make everything a student controls display as text or a plain image.
+
+    - Code cells: outputs keep only ``keep_mimetypes`` (text/plain, image/png,
+      image/jpeg; an image must be base64), with text/plain as the fallback; an
+      output left with nothing says which types were not shown. Streams and
+      errors are rebuilt from their text (the template escapes it; ANSI colours
+      stay). Output metadata keeps only numeric image width/height; execution
+      counts must be integers.
+    - Markdown and raw cells: an unchanged instructor cell (locked, and equal to
+      its source cell in the gradebook) is left alone; every other one (answer
+      cells, cells the student added or edited) is replaced by its rendering
+      with raw HTML escaped (:func:`inert_markdown`; raw cells as preformatted
+      text), and attachments other than base64 PNG/JPEG/GIF/WebP are dropped.
+      Without a gradebook, every Markdown cell counts as the student's.
+    - Metadata: a cell keeps only its nbgrader metadata (with a valid
+      grade_id) and plain tags; the notebook only its kernelspec and
+      language_info (no widget state, no title).
+    """
+
+    keep_mimetypes = List(Unicode(), ["text/plain", "image/png", "image/jpeg"],
+                          help="output MIME types shown; the rest are dropped").tag(config=True)
+    db_url = Unicode("", help="gradebook to recognise unchanged instructor cells when the "
+                              "resources do not name one (the formgrader)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._token = _inert_token(resources)
+        self._instructor = self._instructor_cells(resources)
+        meta = nb.get("metadata", {})
+        nb.metadata = NotebookNode({key: NotebookNode(_scalars(meta.get(key)))
+                                    for key in ("kernelspec", "language_info") if isinstance(meta.get(key), dict)})
+        return super().preprocess(nb, resources)
+
+    def _instructor_cells(self, resources) -> dict[str, str]:
+        """grade_id -> source of the assignment's locked Markdown/raw cells, from the gradebook."""
+        info = resources.get("nbgrader") or {}
+        db_url = info.get("db_url") or self.db_url
+        assignment = info.get("assignment") or resources.get("assignment_id")
+        notebook = info.get("notebook") or resources.get("notebook_id")
+        if not (db_url and assignment and notebook):
+            return {}
+        if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+            return {}  # opening it would create an empty gradebook
+        try:
+            from nbgrader.api import Gradebook
+            with Gradebook(db_url) as gb:
+                cells = gb.find_notebook(notebook, assignment).source_cells
+                return {c.name: c.source for c in cells if c.locked and c.cell_type in ("markdown", "raw")}
+        except Exception:
+            return {}
+
+    def _is_instructor_cell(self, cell) -> bool:
+        meta = cell.metadata.get("nbgrader") or {}
+        if not meta.get("locked") or meta.get("solution") or meta.get("grade"):
+            return False
+        source = self._instructor.get(meta.get("grade_id"))
+        return source is not None and source.strip() == (_text(cell.get("source")) or "").strip()
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        already_inert = meta.get(_INERT_MARK) == self._token
+        cell.metadata = self._cell_metadata(meta)
+        if "id" in cell and not (isinstance(cell.id, str) and _CELL_ID.match(cell.id)):
+            cell.id = f"cell-{index}"
+        if cell.get("cell_type") == "code":
+            cell.source = _text(cell.get("source")) or ""
+            cell.execution_count = _count(cell.get("execution_count"))
+            outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+            cell.outputs = [new for new in map(self._output, outputs) if new is not None]
+            return cell, resources
+        if already_inert:
+            cell.metadata[_INERT_MARK] = self._token
+            return cell, resources
+        if cell.get("cell_type") in ("markdown", "raw") and self._is_instructor_cell(cell):
+            return cell, resources
+        source = _text(cell.get("source")) or ""
+        if cell.get("cell_type") == "markdown":
+            cell.source = inert_markdown(source, self._attachments(cell.get("attachments")))
+        else:  # raw (or unknown) cells: the text as it is, preformatted
+            cell.cell_type = "raw"
+            cell.source = f"<pre>{html.escape(source)}</pre>"
+            cell.metadata["raw_mimetype"] = "text/html"
+            cell.pop("type", None)
+        cell.pop("attachments", None)
+        cell.metadata[_INERT_MARK] = self._token
+        return cell, resources
+
+    @staticmethod
+    def _cell_metadata(meta: dict) -> NotebookNode:
+        out = NotebookNode()
+        nbgrader = meta.get("nbgrader")
+        if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str) \
+                and _GRADE_ID.match(nbgrader["grade_id"]):
+            out.nbgrader = NotebookNode({k: v for k, v in nbgrader.items() if k in _NBGRADER_KEYS})
+        tags = meta.get("tags")
+        if isinstance(tags, list):
+            out.tags = [t for t in tags if isinstance(t, str) and _TAG.match(t)]
+        return out
+
+    @staticmethod
+    def _attachments(attachments) -> dict:
+        """Only base64 raster images (an SVG attachment could hold script)."""
+        safe = {}
+        for name, bundle in (attachments.items() if isinstance(attachments, dict) else ()):
+            images = {mime: _text(data) for mime, data in bundle.items() if mime in _IMAGE_ATTACHMENTS} \
+                if isinstance(bundle, dict) else {}
+            images = {mime: data for mime, data in images.items() if data is not None and _BASE64.match(data)}
+            if images:
+                safe[name] = images
+        return safe
+
+    def _output(self, out):
+        if not isinstance(out, dict):
+            return None
+        kind = out.get("output_type")
+        if kind == "stream":
+            return NotebookNode(output_type="stream", name="stderr" if out.get("name") == "stderr" else "stdout",
+                                text=_text(out.get("text")) or "")
+        if kind == "error":
+            traceback = out.get("traceback") if isinstance(out.get("traceback"), list) else []
+            return NotebookNode(output_type="error", ename=_text(out.get("ename")) or "",
+                                evalue=_text(out.get("evalue")) or "",
+                                traceback=[line for line in traceback if isinstance(line, str)])
+        if kind not in ("execute_result", "display_data"):
+            return None
+        data = out.get("data") if isinstance(out.get("data"), dict) else {}
+        kept = {}
+        for mime in self.keep_mimetypes:
+            value = _text(data.get(mime))
+            if value is None or (mime.startswith("image/") and not _BASE64.match(value)):
+                continue
+            kept[mime] = value
+        if not kept:
+            if not data:
+                return None
+            dropped = [m for m in data if isinstance(m, str) and _MIME.match(m)]
+            shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "") if dropped else "other"
+            kept["text/plain"] = f"[{shown} output: not shown in the feedback]"
+        metadata = {}
+        raw_meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
+        for mime in kept:
+            size = raw_meta.get(mime) if isinstance(raw_meta.get(mime), dict) else {}
+            dims = {k: int(v) for k, v in size.items()
+                    if k in ("width", "height") and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and 0 < v < 100000}
+            if dims and mime.startswith("image/"):
+                metadata[mime] = dims
+        new = NotebookNode(output_type=kind, data=NotebookNode(kept), metadata=NotebookNode(metadata))
+        if kind == "execute_result":
+            new.execution_count = _count(out.get("execution_count"))
+        return new
+
+
+# ----------------------------------------------------------------------------- grading note
+
+class GradingNote(NbGraderPreprocessor):
+    """Insert a note about the grading status at the top of the feedback.
+
+    The note is Markdown (a reason names cells as `code`), rendered like a
+    student's Markdown: the reason quotes student code, so its HTML is shown as
+    text, exactly once escaped.
+    """
+
+    results_path = Unicode("", help="the grading/<assignment>.json autograde wrote; "
+                                    "'{assignment}' is replaced by the assignment id").tag(config=True)
+    advice = Dict(value_trait=Unicode(), help="status -> advice shown under the note").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        path = self.results_path.replace("{assignment}", str(info.get("assignment", "")))
+        results = {}
+        if path and Path(path).is_file():
+            results = json.loads(Path(path).read_text(encoding="utf-8")).get("students", {})
+        entry = results.get(info["student"])
+        if entry and (entry.get("status") != "graded" or entry.get("reason")):
+            status = str(entry.get("status") or "")
+            text = f"**Grading note — status: {status}.** {entry.get('reason') or ''}"
+            if self.advice.get(status):
+                text += "\n\n" + self.advice[status]
+            note = new_markdown_cell(inert_markdown(text))
+            note.metadata[_INERT_MARK] = _inert_token(resources)
+            nb.cells.insert(0, note)
+        return nb, resources
+
+
+#: the feedback preprocessors, in order (plain nbgrader's GetGrades and CSS first and last)
+FEEDBACK_PREPROCESSORS = [GetGrades, HideHiddenTests, InertStudentContent, GradingNote, CSSHTMLHeaderPreprocessor]
+
+
+# ----------------------------------------------------------------------------- the page
+
+_HEAD_END = re.compile(r"</head\s*>", re.I)
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+_CHARSET = re.compile(r"<meta\s+charset=[^>]*>", re.I)
+_HEAD = re.compile(r"<head\b[^>]*>", re.I)
+
+
+def style_hash(css: str) -> str:
+    """The CSP source of an inline ``<style>`` with this text (line ends as a browser reads them)."""
+    css = css.replace("\r\n", "\n").replace("\r", "\n")
+    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy(styles: list[str]) -> str:
+    """No script, plugin, form, frame or network fetch; only the given inline styles; data: images."""
+    allowed = " ".join(dict.fromkeys(style_hash(css) for css in styles)) or "'none'"
+    return ("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+            f"frame-src 'none'; img-src 'self' data:; font-src 'self' data:; style-src {allowed}")
+
+
+def with_csp(page: str) -> str:
+    """``page`` with a Content-Security-Policy ``<meta>`` at the start of its ``<head>``.
+
+    The ``<style>`` elements of the head (the template's) are allowed by hash;
+    nothing in the body (where student content is) is.
+    """
+    end = _HEAD_END.search(page)
+    head = page[:end.start()] if end else ""
+    policy = content_security_policy(_STYLE.findall(head))
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'  # (no " < > & in it)
+    for anchor in (_CHARSET, _HEAD):
+        found = anchor.search(head)
+        if found:
+            return page[:found.end()] + "\n" + meta + page[found.end():]
+    return meta + "\n" + page
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTMLExporter whose pages carry :func:`with_csp`'s policy."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        return with_csp(output), resources
