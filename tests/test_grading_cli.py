@@ -1,7 +1,7 @@
 """The instructor's grading command on a toy assignment (no torch in its kernels).
 
 Every command runs as ``python -m course.grading ...`` in a subprocess, as an
-instructor runs it. The toy assignment (course/grading/_toy.py) has three test
+instructor runs it. The toy assignment (tests/grading_toy.py) has three test
 cells worth 2 + 3 + 1 points, with hidden tests whose code and messages
 contain ``SECRET_HIDDEN_CHECK``.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.grading._toy import HIDDEN_MARKER, make_toy_course, student_notebook
+from grading_toy import HIDDEN_MARKER, make_toy_course, student_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 The first half checks the filters of course/grading/feedback_filters.py on
 notebooks built here (no kernel). The second half grades the toy assignment
-(course/grading/_toy.py, no torch) with ``python -m course.grading autograde``
+(tests/grading_toy.py, no torch) with ``python -m course.grading autograde``
 for students whose notebooks display HTML, JavaScript and SVG, whose Markdown
 holds ``<script>`` and ``onerror=``, who fail a hidden test or crash the kernel
 in a cell whose first line is HTML; then gives feedback three ways: ``python -m
@@ -25,7 +25,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from course.grading._toy import HIDDEN_MARKER, make_toy_course, student_notebook
+from grading_toy import HIDDEN_MARKER, make_toy_course, student_notebook
 from course.grading.feedback_filters import (FEEDBACK_PREPROCESSORS, FeedbackExporter, GradingNote,
                                              InertStudentContent, inert_markdown, style_hash, with_csp)
 from course.grading.statuses import Status

@@ -390,7 +390,7 @@ def plain_nbgrader_course(tmp_path_factory):
     from nbgrader.api import Gradebook
 
     from course.grading import _course
-    from course.grading._toy import make_toy_course
+    from grading_toy import make_toy_course
 
     root = make_toy_course(tmp_path_factory.mktemp("plain") / "course")
     url = _course.db_url(root)

@@ -144,6 +144,12 @@ class SubmissionCgroup:
 
     def oom_killed(self) -> bool:
         """Whether the memory limit was reached (the kernel's OOM killer acted in this cgroup)."""
+        try:  # "oom_kill N" counts the processes the OOM killer ended in this cgroup
+            fields = dict(line.split() for line in (self.paths[0] / "memory.oom_control").read_text().splitlines())
+            if int(fields.get("oom_kill", 0)) > 0:
+                return True
+        except (OSError, ValueError):
+            pass
         for name in ("memory.failcnt", "memory.memsw.failcnt"):
             try:
                 if int((self.paths[0] / name).read_text()) > 0:

@@ -1,4 +1,4 @@
-"""A tiny nbgrader course, for the grading command's own tests and benchmarks.
+"""A tiny nbgrader course, for the grading command's own tests (a test fixture, not part of the library).
 
 ``make_toy_course(root)`` writes ``root/source/toy/toy.ipynb``: a read-only
 helper cell, two answer cells (``add``, ``mul``) and three test cells worth
