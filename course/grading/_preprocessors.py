@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -32,14 +33,32 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Float, Integer
+from traitlets import Float, HasTraits, Instance, Integer
 
 from . import trusted
 from ._nb import first_line, hidden_regions
 
-#: filled in by the autograding preprocessors of the current worker process
-RECORD: dict = {"scores": {}, "comments": {}, "notebook": None, "execution": None, "restored": [],
-                "missing_answers": []}
+class Record(dict):
+    """What the autograding preprocessors of one grading run found, for the worker to report.
+
+    Keys: ``scores`` and ``comments`` (per grade cell), ``notebook`` (the graded
+    notebook, as text), ``execution`` (how running it ended), ``restored`` and
+    ``missing_answers``. The worker passes one in the configuration
+    (``cfg.<Preprocessor>.record``); traitlets deep-copies configured values,
+    so a Record copies as itself: every preprocessor of the run shares it.
+    """
+
+    def __init__(self):
+        super().__init__(scores={}, comments={}, notebook=None, execution=None, restored=[], missing_answers=[])
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class Recording(HasTraits):
+    """A preprocessor that writes what it finds into the run's :class:`Record`."""
+
+    record = Instance(Record, args=()).tag(config=True)
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -49,7 +68,7 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 
 # ----------------------------------------------------------------------------- sanitising
 
-class RestoreCellMetadata(NbGraderPreprocessor):
+class RestoreCellMetadata(NbGraderPreprocessor, Recording):
     """Give every cell with a known grade_id the instructor's nbgrader metadata."""
 
     def preprocess(self, nb, resources):
@@ -66,8 +85,8 @@ class RestoreCellMetadata(NbGraderPreprocessor):
             present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
             missing = [name for name in self._grade if name not in present]
             order = {c.name: i for i, c in enumerate(source_nb.source_cells)}
-        RECORD["restored"] = sorted(set(self._restored)) + [f"{name} (deleted)" for name in missing]
-        RECORD["missing_answers"] = sorted((n for n in self._solution if n not in present and n not in self._grade),
+        self.record["restored"] = sorted(set(self._restored)) + [f"{name} (deleted)" for name in missing]
+        self.record["missing_answers"] = sorted((n for n in self._solution if n not in present and n not in self._grade),
                                            key=lambda n: order.get(n, 0))
         return nb, resources
 
@@ -113,7 +132,7 @@ def _is_instructor_cell(cell) -> bool:
     return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
 
 
-class GuardedExecute(Execute):
+class GuardedExecute(Execute, Recording):
     """nbgrader's Execute with a deadline, an output cap and no silent full marks."""
 
     deadline = Float(0.0, help="time.monotonic() after which no cell may run (0: none)").tag(config=True)
@@ -157,7 +176,7 @@ class GuardedExecute(Execute):
         finally:
             if self._trusted is not None:
                 self._trusted.channel.close_channels()
-        RECORD["execution"] = self._report
+        self.record["execution"] = self._report
         return self.nb, self.resources
 
     def _code_cells_from(self, start):
@@ -241,8 +260,7 @@ class GuardedExecute(Execute):
             return None
 
     def _exit_text(self):
-        from ._worker import _exit_text
-        return _exit_text(self._report.get("exit"))
+        return exit_text(self._report.get("exit"))
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -311,26 +329,26 @@ class GuardedExecute(Execute):
 
 # ----------------------------------------------------------------------------- recording
 
-class RecordingSaveAutoGrades(SaveAutoGrades):
+class RecordingSaveAutoGrades(SaveAutoGrades, Recording):
     """SaveAutoGrades that also keeps the scores in the worker's memory."""
 
     def _add_score(self, cell, resources):
         super()._add_score(cell, resources)
         score, max_points = utils.determine_grade(cell, self.log)
-        RECORD["scores"][cell.metadata["nbgrader"]["grade_id"]] = {"score": score, "max": max_points}
+        self.record["scores"][cell.metadata["nbgrader"]["grade_id"]] = {"score": score, "max": max_points}
 
     def _add_comment(self, cell, resources):
         super()._add_comment(cell, resources)
         if cell.metadata.nbgrader.get("checksum", None) == utils.compute_checksum(cell) and not utils.is_task(cell):
-            RECORD["comments"][cell.metadata["nbgrader"]["grade_id"]] = "No response."
+            self.record["comments"][cell.metadata["nbgrader"]["grade_id"]] = "No response."
 
 
-class CaptureNotebook(NbGraderPreprocessor):
+class CaptureNotebook(NbGraderPreprocessor, Recording):
     """Keep the graded notebook in memory (last autograde preprocessor)."""
 
     def preprocess(self, nb, resources):
         from nbformat import writes
-        RECORD["notebook"] = writes(nb)
+        self.record["notebook"] = writes(nb)
         return nb, resources
 
 
@@ -346,3 +364,18 @@ def describe_cell(nb, index) -> str:
         label += f" ({grade_id})"
     line = first_line(cell.source)
     return f"{label} `{line}`" if line else label
+
+
+def exit_text(code) -> str:
+    """How a process ended, for a reason: "" for a normal exit, else the code or signal with a hint."""
+    if code is None or code == 0:
+        return ""
+    if code > 0:
+        return f" (exit code {code})"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f" (signal {-code})"
+    hint = {"SIGKILL": "killed, possibly by the memory limit", "SIGXCPU": "CPU time limit",
+            "SIGSEGV": "segmentation fault", "SIGABRT": "aborted, possibly out of memory"}.get(name)
+    return f" ({name}: {hint})" if hint else f" ({name})"

@@ -21,6 +21,7 @@ from pathlib import Path
 from . import _course  # noqa: F401  (sets up the fast nbformat import)
 from ._kernel import readable_paths, write_kernelspec
 from ._nb import Unreadable, read_submission, write
+from ._preprocessors import exit_text
 from .matching import reconcile
 from .scan import describe, scan_notebook
 from .statuses import Status
@@ -223,16 +224,18 @@ def run(spec: dict) -> dict:
         kernel_name = _environment(spec, paths)
         cfg = _config(spec, paths, kernel_name)
         for attempt in range(2):
-            pp.RECORD.update(scores={}, comments={}, notebook=None, execution=None, restored=[], missing_answers=[])
+            record = pp.Record()
+            for section in ("RestoreCellMetadata", "GuardedExecute", "RecordingSaveAutoGrades", "CaptureNotebook"):
+                cfg[section].record = record
             with contextlib.redirect_stdout(io.StringIO()):
                 failure = _grade(spec, paths, cfg)
-            execution = pp.RECORD["execution"] or {}
+            execution = record["execution"] or {}
             if execution.get("stopped") not in ("kernel_failed", "grader_error") or attempt == 1 \
                     or time.monotonic() > spec["deadline"]:
                 break
             shutil.rmtree(paths["autograded"], ignore_errors=True)
             paths["autograded"].mkdir(parents=True)
-        _interpret(spec, result, failure, pp.RECORD)
+        _interpret(spec, result, failure, record)
         _apply_findings(result, findings)
     except Exception as exc:  # a bug or an environment problem: say so, do not crash
         result.update(status=Status.ERROR, reason=f"internal grader error: {exc.__class__.__name__}: {exc}",
@@ -278,7 +281,7 @@ def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> N
                                              f"{execution.get('kernel_error')}")
     elif stopped == "dead":
         result.update(status=Status.CRASHED, reason=f"the kernel died while running {describe_cell(nb, cell)}"
-                      f"{_exit_text(execution.get('exit'))}; the tests after it were not run and scored 0")
+                      f"{exit_text(execution.get('exit'))}; the tests after it were not run and scored 0")
     elif stopped == "unresponsive":
         result.update(status=Status.TIMEOUT, reason=f"{describe_cell(nb, cell)} was still running after the "
                       f"{limit} s cell time limit and ignored the interrupt; the kernel was killed and the "
@@ -333,18 +336,3 @@ def _apply_findings(result: dict, findings: list) -> None:
         result.update(status=worst, reason=text)
     else:
         result["notes"].append(text)
-
-
-def _exit_text(code) -> str:
-    import signal
-    if code is None or code == 0:
-        return ""
-    if code > 0:
-        return f" (exit code {code})"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        return f" (signal {-code})"
-    hint = {"SIGKILL": "killed, possibly by the memory limit", "SIGXCPU": "CPU time limit",
-            "SIGSEGV": "segmentation fault", "SIGABRT": "aborted, possibly out of memory"}.get(name)
-    return f" ({name}: {hint})" if hint else f" ({name})"

@@ -32,6 +32,9 @@ import warnings
 
 import torch
 
+from .failures import CheckFailure, NotYourOwnCode, short_repr
+from .guard import static_problem
+
 __all__ = [
     "CheckFailure",
     "NotYourOwnCode",
@@ -43,27 +46,6 @@ __all__ = [
     "warnings_to_stdout",
 ]
 
-
-class CheckFailure(AssertionError):
-    """A check failed; the message says what was expected and what came back."""
-
-
-class NotYourOwnCode(CheckFailure):
-    """An answer uses the reference (or the library operation) it was asked to write."""
-
-
-# --------------------------------------------------------------------------
-# Formatting
-# --------------------------------------------------------------------------
-
-def _short(value, limit: int = 120) -> str:
-    """``repr(value)`` on one line, cut to ``limit`` characters."""
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__ must not hide the real problem
-        text = f"<{type(value).__name__} object>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _kind(value) -> str:
@@ -79,7 +61,7 @@ def _number(value) -> str:
         return str(int(value))
     if isinstance(value, numbers.Real):
         return f"{float(value):.6g}"
-    return _short(value)
+    return short_repr(value)
 
 
 def _fail(name: str, problem: str):
@@ -97,7 +79,7 @@ def _int_problem(got, expected) -> str | None:
             hint = " (sizes and counts are ints: use // for floor division, or int(...))"
         elif isinstance(got, torch.Tensor):
             hint = " (turn a one-element tensor into a Python int with .item() or int(...))"
-        return f"expected the int {expected}, got {_kind(got)} {_short(got)}{hint}"
+        return f"expected the int {expected}, got {_kind(got)} {short_repr(got)}{hint}"
     if got != expected:
         return f"expected {expected}, got {int(got)}"
     return None
@@ -109,7 +91,7 @@ def _difference(got, expected) -> str | None:
         return _tensor_problem(got, expected, atol=0.0, rtol=0.0, check_dtype=True)
     if isinstance(expected, bool):
         if not isinstance(got, bool):
-            return f"expected the bool {expected}, got {_kind(got)} {_short(got)}"
+            return f"expected the bool {expected}, got {_kind(got)} {short_repr(got)}"
         return None if got == expected else f"expected {expected}, got {got}"
     if isinstance(expected, numbers.Integral):
         return _int_problem(got, expected)
@@ -119,18 +101,18 @@ def _difference(got, expected) -> str | None:
         if isinstance(got, torch.Size):
             got = tuple(got)  # printed as (1, 4, 3, 3), not torch.Size([1, 4, 3, 3])
         if not isinstance(got, (tuple, list)):
-            return f"expected a {_kind(expected)} {_short(expected)}, got {_kind(got)} {_short(got)}"
+            return f"expected a {_kind(expected)} {short_repr(expected)}, got {_kind(got)} {short_repr(got)}"
         if len(got) != len(expected):
-            return (f"expected {len(expected)} values {_short(expected)}, "
-                    f"got {len(got)}: {_short(got)}")
+            return (f"expected {len(expected)} values {short_repr(expected)}, "
+                    f"got {len(got)}: {short_repr(got)}")
         for i, (g, e) in enumerate(zip(got, expected)):
             problem = _difference(g, e)
             if problem is not None:
-                return f"expected {_short(expected)}, got {_short(got)}; at position {i}: {problem}"
+                return f"expected {short_repr(expected)}, got {short_repr(got)}; at position {i}: {problem}"
         return None
     if isinstance(expected, dict):
         if not isinstance(got, dict):
-            return f"expected a dict, got {_kind(got)} {_short(got)}"
+            return f"expected a dict, got {_kind(got)} {short_repr(got)}"
         if set(got) != set(expected):
             def keys(collection):
                 return "[" + ", ".join(sorted(repr(key) for key in collection)) + "]"
@@ -142,7 +124,7 @@ def _difference(got, expected) -> str | None:
                 return f"at key {key!r}: {problem}"
         return None
     if type(got) is not type(expected) or got != expected:
-        return f"expected {_kind(expected)} {_short(expected)}, got {_kind(got)} {_short(got)}"
+        return f"expected {_kind(expected)} {short_repr(expected)}, got {_kind(got)} {short_repr(got)}"
     return None
 
 
@@ -174,7 +156,7 @@ def _number_problem(got, expected, rel_tol, abs_tol) -> str | None:
         hint = ""
         if isinstance(got, torch.Tensor):
             hint = " (turn a one-element tensor into a Python number with .item())"
-        return f"expected a number close to {_number(expected)}, got {_kind(got)} {_short(got)}{hint}"
+        return f"expected a number close to {_number(expected)}, got {_kind(got)} {short_repr(got)}{hint}"
     got_f, expected_f = float(got), float(expected)
     if math.isnan(got_f) and math.isnan(expected_f):
         return None
@@ -215,7 +197,7 @@ def _dtype_hint(got, expected) -> str:
 def _tensor_problem(got, expected, atol, rtol, check_dtype) -> str | None:
     if not isinstance(got, torch.Tensor):
         return (f"expected a torch.Tensor of shape {_shape(expected)} and dtype {expected.dtype}, "
-                f"got {_kind(got)} {_short(got)}")
+                f"got {_kind(got)} {short_repr(got)}")
     if type(got) not in (torch.Tensor, torch.nn.Parameter):
         return f"expected a plain torch.Tensor, got the tensor subclass {_kind(got)}"
     if _shape(got) != _shape(expected):
@@ -293,7 +275,7 @@ def check_raises(name: str, fn, exception_types, match: str | None = None) -> No
         return None
     except Exception as error:
         raise CheckFailure(f"{name}: expected {wanted}, got {type(error).__name__}: {error}") from error
-    _fail(name, f"expected {wanted} to be raised, but it returned {_kind(result)} {_short(result)}")
+    _fail(name, f"expected {wanted} to be raised, but it returned {_kind(result)} {short_repr(result)}")
 
 
 # --------------------------------------------------------------------------
@@ -314,9 +296,7 @@ def check_is_student_code(name: str, fn, forbidden=(), student_module: str = "__
 
     Raises :class:`NotYourOwnCode` naming what was found.
     """
-    from course.grading import guard  # the guard imports this module: import it lazily
-
-    problem = guard.static_problem(name, fn, forbidden, student_module=student_module)
+    problem = static_problem(name, fn, forbidden, student_module=student_module)
     if problem is not None:
         raise NotYourOwnCode(problem)
 

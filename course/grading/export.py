@@ -16,7 +16,7 @@ import io
 from pathlib import Path
 
 from . import _course
-from .autograde import State
+from .results import State
 from .statuses import Status
 
 COLUMNS = ["student", "status", "reason", "score", "max_score", "needs_manual_grade"]

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from . import _course
-from .autograde import State
+from .results import State
 from .statuses import Status
 
 

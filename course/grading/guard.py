@@ -79,7 +79,7 @@ import sys
 import types
 import warnings
 
-from course.grading.checks import NotYourOwnCode, _short
+from course.grading.failures import NotYourOwnCode, short_repr
 
 __all__ = [
     "Rule",
@@ -154,7 +154,7 @@ def _label(obj) -> str:
         return f"{module}.{qualname}"
     if module and name:
         return f"{module}.{name}"
-    return name or _short(obj)
+    return name or short_repr(obj)
 
 
 def _is_course_module(name: str) -> bool:
@@ -429,7 +429,7 @@ class _Scan:
                         self.visit(value, f"{path}.{key}", depth + 1)
         elif isinstance(obj, dict):
             for key, value in list(itertools.islice(obj.items(), self.MAX_ITEMS)):
-                self.visit(value, f"{path}[{_short(key, 30)}]", depth + 1)
+                self.visit(value, f"{path}[{short_repr(key, 30)}]", depth + 1)
         elif isinstance(obj, (list, tuple, set, frozenset)):
             for i, value in enumerate(list(itertools.islice(obj, self.MAX_ITEMS))):
                 self.visit(value, f"{path}[{i}]", depth + 1)
@@ -525,10 +525,10 @@ def static_problem(name: str, fn, forbidden=(), student_module: str = "__main__"
                     f"code: {ask}, with def in the notebook.")
     target = _unwrap(fn)
     if not callable(fn):
-        return f"{name}: expected a function you define with def, got {type(fn).__name__} {_short(fn)}"
+        return f"{name}: expected a function you define with def, got {type(fn).__name__} {short_repr(fn)}"
     if not isinstance(target, types.FunctionType):
         return (f"{name}: expected a function you define with def in the notebook, "
-                f"got {type(target).__name__} {_short(target)}")
+                f"got {type(target).__name__} {short_repr(target)}")
     if target.__module__ != student_module:
         return (f"{name}: expected a function defined in the notebook, got {_label(target)} "
                 f"from the module {target.__module__}: {ask}")

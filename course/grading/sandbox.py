@@ -14,7 +14,7 @@ script then, inside the new mount namespace:
 1. joins the submission's cgroups (``spec["cgroups"]``: memory and pids), so a
    memory limit covers every process of the submission, shared memory and
    tmpfs included, and the number of processes is bounded;
-2. builds a new root file system from an allow-list and ``pivot_root``\ s
+2. builds a new root file system from an allow-list and ``pivot_root``-s
    into it. The kernel sees, read-only: the system (``/usr``, ``/lib*``,
    ``/bin``, ``/etc`` with its secrets masked), the Python installation and
    virtualenv, and the ``course`` package; read-write: only the folders of
