@@ -15,6 +15,7 @@ from nbgrader.preprocessors import GetGrades
 
 # the course's filters (importing them imports neither torch nor the rest of the course)
 from course.grading.feedback_filters import FeedbackExporter, GradingNote, HideHiddenTests, InertStudentContent
+from course.grading.limits import Limits
 from course.grading.statuses import Status
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -37,7 +38,7 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Execute.kernel_name = "python3"
 # Seconds per cell (not per notebook). On timeout the cell is interrupted, its
 # tests score 0, and the following cells still run.
-c.Execute.timeout = 30
+c.Execute.timeout = int(Limits().cell_timeout)
 c.Execute.interrupt_on_timeout = True
 
 # --- protecting the tests -------------------------------------------------------
