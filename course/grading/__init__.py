@@ -1,19 +1,28 @@
 """Grading support for the course's nbgrader assignments.
 
-- :mod:`course.grading.checks`: the checks assignment tests use. A failing
-  check says what was checked, what was expected and what came back
-  (shape, dtype, the first differing value), never a bare ``AssertionError``.
-- :mod:`course.grading.guard`: the anti-reference guard. An answer that calls
-  the course's reference implementation or the PyTorch operation the part
-  asks for gets no points for that part.
+Two sides, kept apart (``tests/test_grading_structure.py`` checks it):
+
+- **Kernel side** (imports only torch and the standard library; runs inside a
+  student's kernel, where the student's code can change it):
+  :mod:`~course.grading.checks` (what assignment tests use: a failing check
+  says what was expected and what came back, never a bare ``AssertionError``),
+  :mod:`~course.grading.guard` (an answer that calls the reference or the
+  PyTorch operation it was asked to write gets no points),
+  :mod:`~course.grading.failures`, and :mod:`~course.grading.kernel_server` with
+  :mod:`~course.grading.wire` (answering the grader's calls during grading).
+- **Instructor side**: the command line ``python -m course.grading``
+  (:mod:`~course.grading.cli`) and everything behind it. Nothing it decides is
+  left to the kernel: test cells run in the grader's own process
+  (:mod:`~course.grading.trusted`); see :mod:`~course.grading.autograde` for
+  how a batch runs and which module does what.
 
 The checks are importable from here::
 
     from course.grading import check_equal, check_tensor_close
 
 They load on first use: importing this package imports neither torch nor
-nbgrader, so the instructor's command line (``python -m course.grading``)
-starts quickly and loads nbgrader only where it needs it.
+nbgrader, so the instructor's command line starts quickly and loads nbgrader
+only where it needs it.
 """
 from __future__ import annotations
 
