@@ -11,11 +11,13 @@ course's answer (see each comment).
 import os
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, OverwriteCells,
+                                    OverwriteKernelspec)
 
 # the course's filters (importing them imports neither torch nor the rest of the course)
 from course.grading.feedback_filters import FeedbackExporter, GradingNote, HideHiddenTests, InertStudentContent
 from course.grading.limits import Limits
+from course.grading.matching import ReconcileCells
 from course.grading.statuses import Status
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -46,6 +48,11 @@ c.Execute.interrupt_on_timeout = True
 # one the student deleted is not (its score would be NULL, exported as 0).
 # Put deleted test cells back, hidden tests included.
 c.OverwriteCells.add_missing_cells = True
+# A notebook without grading metadata (answers pasted into a fresh notebook,
+# the worked solution from solutions/) crashes nbgrader with a KeyError: match
+# its cells to the assignment by content first (course.grading.matching).
+c.Autograde.sanitize_preprocessors = [ReconcileCells, ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                      OverwriteCells, CheckCellMetadata]
 
 # --- releasing ---------------------------------------------------------------------
 # ClearSolutions keeps its defaults: a solution region becomes

@@ -604,3 +604,39 @@ def test_nbgrader_accepts_reconciled_notebooks(gradebook, source, release, solut
     graded, restored, missing = sanitize(out, gradebook)
     assert (restored, missing) == ([], [])
     assert ids(graded) == source_ids(source)
+
+
+# ----------------------------------------------------------------------------- plain nbgrader
+
+@pytest.mark.slow
+def test_plain_nbgrader_grades_the_worked_solution_with_the_course_config(tmp_path):
+    """The course's nbgrader_config.py puts ReconcileCells first: plain `nbgrader autograde` of the
+    worked solution (no grading metadata) exits 0 with full marks instead of crashing on a KeyError."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "assignments", course, ignore=shutil.ignore_patterns("gradebook.db", "autograded",
+                                                                               "submitted", "feedback", "grading"))
+    folder = course / "submitted" / "alice" / "a1_convolutions"
+    folder.mkdir(parents=True)
+    shutil.copy(SOLUTION, folder / "a1_convolutions.ipynb")
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    # nbgrader runs `alembic` for a new gradebook: the virtualenv's bin must be on PATH
+    env = dict(os.environ, PYTHONWARNINGS="ignore",
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    logs = {}
+    for args in (["generate_assignment", "a1_convolutions", "--force"], ["autograde", "a1_convolutions"],
+                 ["export", "--to", str(tmp_path / "grades.csv")]):
+        run = subprocess.run(nbgrader + args, cwd=course, capture_output=True, text=True, timeout=600, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        logs[args[0]] = run.stdout + run.stderr
+    assert "alice: the notebook had no grading metadata" in logs["autograde"]
+    row = next(csv.DictReader((tmp_path / "grades.csv").open()))
+    source = nbformat.read(str(SOURCE), as_version=4)
+    auto = sum(c.metadata.nbgrader["points"] for c in source.cells
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    assert float(row["score"]) == auto

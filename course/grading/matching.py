@@ -49,9 +49,11 @@ import ast
 import copy
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ._nb import hidden_regions
 
@@ -462,3 +464,33 @@ def _fresh(release: NotebookNode, nb: NotebookNode, taken: set) -> NotebookNode:
     cell.id = candidate
     taken.add(candidate)
     return cell
+
+
+# ----------------------------------------------------------------------------- plain nbgrader
+
+class ReconcileCells(NbGraderPreprocessor):
+    """:func:`reconcile` as an nbgrader preprocessor, for plain ``nbgrader autograde``.
+
+    The course's ``nbgrader_config.py`` puts it first among Autograde's
+    sanitising preprocessors, so a notebook without grading metadata (the
+    worked solution, answers pasted into a fresh notebook) is graded instead of
+    crashing nbgrader. It reads the assignment's source and released notebooks
+    from the course directory; the notes go to nbgrader's log.
+    """
+
+    def preprocess(self, nb, resources):
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        assignment, notebook = resources["nbgrader"]["assignment"], resources["nbgrader"]["notebook"]
+        source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment)) / f"{notebook}.ipynb"
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", assignment)) / f"{notebook}.ipynb"
+        if not source.exists():
+            self.log.warning("ReconcileCells: no source notebook %s; the submission is left as it is", source)
+            return nb, resources
+        source_nb = nbformat.read(str(source), as_version=4)
+        release_nb = nbformat.read(str(release), as_version=4) if release.exists() else source_nb
+        nb, notes = reconcile(nb, source_nb, release_nb)
+        for note in notes:
+            self.log.warning("%s: %s", resources["nbgrader"].get("student", "?"), note)
+        return nb, resources
