@@ -568,15 +568,15 @@ def sanitize(nb, db_url):
     """The worker's sanitising preprocessors, as nbgrader's Autograde runs them (no kernel)."""
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells
 
-    from course.grading._preprocessors import RECORD, RestoreCellMetadata
+    from course.grading._preprocessors import Record, RestoreCellMetadata
 
     resources = {"nbgrader": {"notebook": "a1_convolutions", "assignment": "a1_convolutions",
                               "db_url": db_url, "student": "someone"}}
-    RECORD.update(restored=[], missing_answers=[])
-    for preprocessor in (ClearOutput(), DeduplicateIds(), RestoreCellMetadata(),
+    record = Record()
+    for preprocessor in (ClearOutput(), DeduplicateIds(), RestoreCellMetadata(record=record),
                          OverwriteCells(add_missing_cells=True), CheckCellMetadata()):
         nb, resources = preprocessor.preprocess(nb, resources)
-    return nb, RECORD["restored"], RECORD["missing_answers"]
+    return nb, record["restored"], record["missing_answers"]
 
 
 def test_nbgrader_accepts_reconciled_notebooks(gradebook, source, release, solution):
