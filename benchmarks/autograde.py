@@ -1,5 +1,6 @@
-"""Autograding throughput for assignment 1 (goals: <= 15 s per submission;
-``--jobs 2`` at least 1.7x faster than ``--jobs 1``).
+"""Autograding throughput for assignment 1 (goals, issue 10: at most 4.05 s per submission with
+``--jobs 2`` on 2 cores, 1.5x the 2.7 s measured before the grader ran tests outside the kernel;
+``--jobs 2`` at least 1.8x faster than ``--jobs 1``).
 
 A batch of N copies of the worked solution (default 8) is graded twice, with
 ``--jobs 1`` and with ``--jobs 2``, each time in a scratch copy of the course
@@ -92,7 +93,7 @@ def main() -> None:
             summary = grade_batch(course, args.assignment, subs, state_dir=state, jobs=jobs,
                                   limits=Limits(cell_timeout=120), progress=lambda message: None)
             elapsed = time.perf_counter() - start
-            statuses = {row["status"] for row in summary.values()}
+            statuses = {str(row["status"]) for row in summary.values()}
             scores = {row["score"] for row in summary.values()}
             per = elapsed / args.copies
             figures[jobs] = per
@@ -101,8 +102,8 @@ def main() -> None:
                   f"(one worker: median {worker[len(worker) // 2]:.1f} s; statuses {sorted(statuses)}, "
                   f"scores {sorted(scores)}; load average {os.getloadavg()[0]:.1f})")
         ratio = figures[1] / figures[2]
-        print(f"throughput --jobs 2 / --jobs 1: {ratio:.2f}x (goal >= 1.7x); "
-              f"per submission {min(figures.values()):.2f} s (goal <= 15 s)")
+        print(f"throughput --jobs 2 / --jobs 1: {ratio:.2f}x (goal >= 1.8x); "
+              f"per submission {min(figures.values()):.2f} s (goal <= 4.05 s)")
         print(json.dumps({"seconds_per_submission": figures, "ratio": round(ratio, 3)}))
 
 
