@@ -133,7 +133,7 @@ def graded(course, tmp_path_factory):
 def test_export_has_one_row_per_student_with_status_and_parts(graded):
     text = graded["csv"]
     header = text.splitlines()[0].split(",")
-    assert header == ["student", "status", "reason", "score", "max_score", "needs_manual_grade",
+    assert header == ["student", "status", "reason", "score", "max_score", "needs_manual_grade", "protections",
                       "test_add", "test_mul", "test_mul_hidden"]
     rows = read_csv(text)
     assert sorted(rows) == ["alice", "bob", "eve", "frank", "gina", "hank", "ivan"]

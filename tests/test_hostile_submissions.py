@@ -551,6 +551,14 @@ def test_every_submission_gets_its_exact_score_or_an_explicit_failure(graded):
     assert not problems, "\n".join(problems)
 
 
+def test_the_export_says_which_protections_were_applied(graded):
+    rows = csv_rows(graded["csvs"][0])
+    graded_rows = [r for r in rows.values() if r["status"] not in ("missing_notebook", "invalid_student_id")]
+    expected = "all applied" if host_attacks_ran(graded) else None
+    for row in graded_rows:
+        assert row["protections"] == expected if expected else row["protections"].startswith("missing: ")
+
+
 def test_grading_twice_gives_the_same_csv(graded):
     assert graded["csvs"][0] == graded["csvs"][1]
 

@@ -143,5 +143,5 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_d
             results.update(run_workers(retry, jobs, limits, batch, progress))
         for message in integrity.check_and_restore():
             progress(f"WARNING: {message}")
-        summary = merge(state, assignment, notebook, entries, results, missing)
+        summary = merge(state, assignment, notebook, entries, results, applied, missing)
     return summary

@@ -1,7 +1,10 @@
 """``export``: the grades of one assignment as CSV, one row per student.
 
-Columns: ``student, status, reason, score, max_score, needs_manual_grade``, then
-one column per grade cell (in notebook order). Scores come from the gradebook
+Columns: ``student, status, reason, score, max_score, needs_manual_grade,
+protections``, then one column per grade cell (in notebook order).
+``protections`` says whether the submission's kernel ran with every isolation
+the grader applies (``all applied``) or which this machine could not give
+(``missing: cgroups, sandbox``). Scores come from the gradebook
 (so a grader's manual score wins over the autograder's); status and reason
 come from the grading results. A student the gradebook knows but who did not
 submit is ``no_submission``. A failed submission is never a bare 0: its status
@@ -19,7 +22,7 @@ from . import _course
 from .results import State
 from .statuses import Status
 
-COLUMNS = ["student", "status", "reason", "score", "max_score", "needs_manual_grade"]
+COLUMNS = ["student", "status", "reason", "score", "max_score", "needs_manual_grade", "protections"]
 
 
 def _fmt(value) -> str:
@@ -54,7 +57,8 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
         students = sorted({s.id for s in gb.students} | set(results))
         for sid in students:
             entry = results.get(sid)
-            row = {"student": sid, "max_score": _fmt(max_total)}
+            row = {"student": sid, "max_score": _fmt(max_total),
+                   "protections": entry.get("protections", "unknown") if entry else "unknown"}
             try:
                 snb = gb.find_submission_notebook(notebook, assignment, sid)
             except MissingEntry:
@@ -86,7 +90,7 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
             else:
                 row.update({g: _fmt(0.0) for g, _, _ in cells})
                 row.update(score=_fmt(0.0), status=Status.NO_SUBMISSION, needs_manual_grade="no",
-                           reason="no submission was graded for this student")
+                           reason="no submission was graded for this student", protections="")
             out.append(row)
     return header, out
 

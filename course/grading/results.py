@@ -145,7 +145,7 @@ def _reason(result: dict) -> str:
 
 
 def merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: dict,
-           missing_protections: list[str]) -> dict:
+           applied: dict, missing_protections: list[str]) -> dict:
     from nbgrader.api import Gradebook
 
     cells = cell_table(state.db_url, assignment, notebook)
@@ -155,6 +155,8 @@ def merge(state: State, assignment: str, notebook: str, entries: list[Entry], re
     stored["notebook"] = notebook
     stored["cells"] = [{"grade_id": g, "max_score": mx, "autograded": auto} for g, mx, auto in cells]
     stored["protections_missing"] = missing_protections
+    missing = sorted(name for name, on in applied.items() if not on)
+    protections = "missing: " + ", ".join(missing) if missing else "all applied"
     students = stored.setdefault("students", {})
     summary = {}
     with _course.quiet_logs(), Gradebook(state.db_url, state.course_id) as gb:
@@ -208,7 +210,7 @@ def merge(state: State, assignment: str, notebook: str, entries: list[Entry], re
                 scores = {g: 0.0 for g, _, _ in cells}
             total = sum(v for v in scores.values() if v is not None)
             students[sid] = {"status": status, "reason": reason, "score": total, "max_score": max_total,
-                             "scores": scores, "graded_notebook": graded}
+                             "scores": scores, "graded_notebook": graded, "protections": protections}
             if before_review:
                 students[sid]["scores_before_review"] = before_review
             if result.get("peak_memory_mb") is not None:
