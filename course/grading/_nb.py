@@ -62,7 +62,8 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     return nb, notes
 
 
-def _text(value) -> str | None:
+def joined_text(value) -> str | None:
+    """A notebook string field (a str, or a list of str as nbformat allows), or None if it is neither."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -79,7 +80,7 @@ def _repair(data: dict) -> nbformat.NotebookNode | None:
     for raw in cells:
         if not isinstance(raw, dict):
             continue
-        source = _text(raw.get("source", ""))
+        source = joined_text(raw.get("source", ""))
         kind = raw.get("cell_type")
         if source is None or kind not in ("code", "markdown", "raw"):
             continue

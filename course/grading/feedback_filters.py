@@ -50,7 +50,7 @@ from nbformat.v4 import new_markdown_cell
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets import Dict, List, Unicode
 
-from ._nb import BEGIN_HIDDEN, END_HIDDEN, hidden_regions, strip_ansi
+from ._nb import BEGIN_HIDDEN, END_HIDDEN, hidden_regions, joined_text, strip_ansi
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -211,14 +211,6 @@ _NBGRADER_KEYS = ("schema_version", "grade_id", "grade", "solution", "locked", "
 _IMAGE_ATTACHMENTS = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-def _text(value) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "".join(value)
-    return None
-
-
 def _count(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -286,7 +278,7 @@ class InertStudentContent(NbGraderPreprocessor):
         if not meta.get("locked") or meta.get("solution") or meta.get("grade"):
             return False
         source = self._instructor.get(meta.get("grade_id"))
-        return source is not None and source.strip() == (_text(cell.get("source")) or "").strip()
+        return source is not None and source.strip() == (joined_text(cell.get("source")) or "").strip()
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
@@ -295,7 +287,7 @@ class InertStudentContent(NbGraderPreprocessor):
         if "id" in cell and not (isinstance(cell.id, str) and _CELL_ID.match(cell.id)):
             cell.id = f"cell-{index}"
         if cell.get("cell_type") == "code":
-            cell.source = _text(cell.get("source")) or ""
+            cell.source = joined_text(cell.get("source")) or ""
             cell.execution_count = _count(cell.get("execution_count"))
             outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
             cell.outputs = [new for new in map(self._output, outputs) if new is not None]
@@ -305,7 +297,7 @@ class InertStudentContent(NbGraderPreprocessor):
             return cell, resources
         if cell.get("cell_type") in ("markdown", "raw") and self._is_instructor_cell(cell):
             return cell, resources
-        source = _text(cell.get("source")) or ""
+        source = joined_text(cell.get("source")) or ""
         if cell.get("cell_type") == "markdown":
             cell.source = inert_markdown(source, self._attachments(cell.get("attachments")))
         else:  # raw (or unknown) cells: the text as it is, preformatted
@@ -334,7 +326,7 @@ class InertStudentContent(NbGraderPreprocessor):
         """Only base64 raster images (an SVG attachment could hold script)."""
         safe = {}
         for name, bundle in (attachments.items() if isinstance(attachments, dict) else ()):
-            images = {mime: _text(data) for mime, data in bundle.items() if mime in _IMAGE_ATTACHMENTS} \
+            images = {mime: joined_text(data) for mime, data in bundle.items() if mime in _IMAGE_ATTACHMENTS} \
                 if isinstance(bundle, dict) else {}
             images = {mime: data for mime, data in images.items() if data is not None and _BASE64.match(data)}
             if images:
@@ -347,18 +339,18 @@ class InertStudentContent(NbGraderPreprocessor):
         kind = out.get("output_type")
         if kind == "stream":
             return NotebookNode(output_type="stream", name="stderr" if out.get("name") == "stderr" else "stdout",
-                                text=_text(out.get("text")) or "")
+                                text=joined_text(out.get("text")) or "")
         if kind == "error":
             traceback = out.get("traceback") if isinstance(out.get("traceback"), list) else []
-            return NotebookNode(output_type="error", ename=_text(out.get("ename")) or "",
-                                evalue=_text(out.get("evalue")) or "",
+            return NotebookNode(output_type="error", ename=joined_text(out.get("ename")) or "",
+                                evalue=joined_text(out.get("evalue")) or "",
                                 traceback=[line for line in traceback if isinstance(line, str)])
         if kind not in ("execute_result", "display_data"):
             return None
         data = out.get("data") if isinstance(out.get("data"), dict) else {}
         kept = {}
         for mime in self.keep_mimetypes:
-            value = _text(data.get(mime))
+            value = joined_text(data.get(mime))
             if value is None or (mime.startswith("image/") and not _BASE64.match(value)):
                 continue
             kept[mime] = value
