@@ -26,7 +26,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from grading_toy import HIDDEN_MARKER, make_toy_course, student_notebook
-from course.grading.feedback_filters import (FEEDBACK_PREPROCESSORS, FeedbackExporter, GradingNote,
+from course.grading.feedback_filters import (FEEDBACK_PREPROCESSORS, FeedbackExporter, GradingNote, HideHiddenTests,
                                              InertStudentContent, inert_markdown, style_hash, with_csp)
 from course.grading.statuses import Status
 
@@ -447,3 +447,42 @@ def test_feedback_page_in_a_browser(course_admin_pages):
     assert dialogs == [] and "PWNED" not in title
     assert fixed == 0
     assert font_size == "14px" and panel == "solid", console  # nbgrader's and bootstrap's styles applied
+
+
+# ----------------------------------------------------------------------------- hidden-test failures
+
+def _hidden_failure(ename, evalue, student_traceback=None):
+    """A test cell whose hidden part failed at its line 3, as the grader records it."""
+    from course.grading._nb import STUDENT_TRACEBACK
+
+    source = ("check(f(1), 2)\n### BEGIN HIDDEN TESTS\nfor _case in SECRET_CASES_LIST:\n"
+              "    check(f(_case), _reference(_case))\n### END HIDDEN TESTS")
+    traceback = ["Cell In[3], line 3\n    for _case in SECRET_CASES_LIST:"]
+    if student_traceback:
+        traceback.append(STUDENT_TRACEBACK + student_traceback)
+    traceback.append(f"{ename}: {evalue}")
+    cell = new_code_cell(source, outputs=[new_output("error", ename=ename, evalue=evalue, traceback=traceback)])
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "t", "points": 1,
+                                 "schema_version": 3}
+    nb = new_notebook(cells=[cell])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    out = nb.cells[0].outputs[0]
+    return out, "\n".join(out.traceback)
+
+
+def test_a_failing_hidden_check_names_the_case_expected_and_got():
+    out, text = _hidden_failure("CheckFailure", "f(x (2, 3)): expected shape (2, 3), got (3, 2)")
+    assert (out.ename, out.evalue) == ("CheckFailure", "f(x (2, 3)): expected shape (2, 3), got (3, 2)")
+    assert "SECRET_CASES_LIST" not in text + out.evalue
+
+
+def test_an_error_in_the_students_code_called_by_a_hidden_test_shows_their_traceback():
+    mine = '  File "<cell 5>", line 2, in f\n    return x[3]\nIndexError: index 3 is out of range\n'
+    out, text = _hidden_failure("IndexError", "index 3 is out of range", student_traceback=mine)
+    assert out.ename == "IndexError" and "return x[3]" in text and "hidden test called your code" in text
+    assert "SECRET_CASES_LIST" not in text
+
+
+def test_other_hidden_failures_stay_generic():
+    out, text = _hidden_failure("AssertionError", "")
+    assert out.ename == "HiddenTestFailed" and "SECRET_CASES_LIST" not in text

@@ -206,7 +206,8 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
     expect["no_notebook"] = ("missing_notebook", 0.0, r"no notebook in the submission", list(a.tests))
 
     if a.real:
-        for name in [n for n in ("cheat_reference_wrapper",) if n in a.wrong]:  # the others: selftest
+        # a wrong answer that passes the visible tests and fails a hidden one: its feedback names the case
+        for name in [n for n in ("cheat_reference_wrapper", "max_pool_indices_pooled_width") if n in a.wrong]:
             w = a.wrong[name]
             put(name, a.solved(**{w["grade_id"]: w["source"]}))
             expect[name] = ("graded", a.full - sum(a.tests[t] for t in w["must_lose"]), r"^$", w["must_lose"])
@@ -578,6 +579,10 @@ def test_feedback_explains_failures_and_hides_hidden_tests(graded):
         if student == "cheat_reference_wrapper":
             # the guard's message is meant for students: it is shown, its traceback is not
             assert "NotYourOwnCode" in text and "yourself" in text
+        if student == "max_pool_indices_pooled_width":
+            # a hidden case failed: the check's message says which call, what was expected, what came back
+            assert re.search(r"CheckFailure: max_pool2d_with_indices\(.*expected.*got", text), text[-3000:]
+            assert "A hidden test in this cell failed" not in text
         status = rows[student]["status"]
         if status != "graded":
             assert status in text, student

@@ -12,6 +12,9 @@ BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 BEGIN_SOLUTION = "BEGIN SOLUTION"
 END_SOLUTION = "END SOLUTION"
+#: the line before the student's own frames in the traceback of a test cell the grader ran
+#: (course.grading.trusted writes it; feedback shows that part even when a hidden test failed)
+STUDENT_TRACEBACK = "In your code:\n"
 
 #: largest submitted notebook the grader reads (bytes)
 MAX_NOTEBOOK_BYTES = 50 * 2**20

@@ -50,7 +50,7 @@ from nbformat.v4 import new_markdown_cell
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets import Dict, List, Unicode
 
-from ._nb import BEGIN_HIDDEN, END_HIDDEN, hidden_regions, joined_text, strip_ansi
+from ._nb import BEGIN_HIDDEN, END_HIDDEN, STUDENT_TRACEBACK, hidden_regions, joined_text, strip_ansi
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -59,6 +59,14 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 
 
 # ----------------------------------------------------------------------------- hidden tests
+
+def _student_traceback(out) -> str | None:
+    """The student's own frames of an error a test cell run by the grader recorded, if any."""
+    for line in out.get("traceback", []):
+        if isinstance(line, str) and line.startswith(STUDENT_TRACEBACK):
+            return line[len(STUDENT_TRACEBACK):]
+    return None
+
 
 _CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],?\s*line (\d+)")
 _TRIVIAL = re.compile(r"^[\s\W]*$")
@@ -71,9 +79,11 @@ class HideHiddenTests(NbGraderPreprocessor):
     end = Unicode(END_HIDDEN).tag(config=True)
     message = Unicode("A hidden test in this cell failed. Hidden tests check cases the visible "
                       "tests do not show; re-read the task and test your answer on more inputs.").tag(config=True)
-    #: errors raised by hidden tests whose message is written for students (no hidden values):
-    #: shown as "name: message", without traceback
-    student_facing = List(Unicode(), ["NotYourOwnCode"]).tag(config=True)
+    #: errors raised by hidden tests whose message is written for students: shown as
+    #: "name: message", without traceback. A failing check names the case it tried and says
+    #: what was expected and what came back (shape, dtype, first differing value), which is
+    #: what a student needs to act; the hidden test's code is never shown.
+    student_facing = List(Unicode(), ["NotYourOwnCode", "CheckFailure"]).tag(config=True)
 
     def preprocess(self, nb, resources):
         self._hidden_lines = set()
@@ -118,9 +128,16 @@ class HideHiddenTests(NbGraderPreprocessor):
             elif failed_in_hidden:
                 errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
                 first = errors[0] if errors else None
+                student = _student_traceback(first) if first is not None else None
                 if (first is not None and first.ename in self.student_facing
                         and not self._leaks(first.get("evalue", ""))):
                     cell.outputs = [_error(first.ename, first.get("evalue", ""))]
+                elif student and not self._leaks(student) and not self._leaks(first.get("evalue", "")):
+                    # the student's own code raised, called by a hidden test: their traceback is theirs
+                    out = _error(first.ename, first.get("evalue", ""))
+                    out.traceback = ["A hidden test called your code, and your code raised an error:",
+                                     student] + out.traceback
+                    cell.outputs = [out]
                 else:
                     cell.outputs = [_error("HiddenTestFailed", self.message)]
         for out in cell.get("outputs", []):

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from nbformat.notebooknode import NotebookNode
 
 from . import wire
+from ._nb import STUDENT_TRACEBACK
 from .kernel_server import END, receive_message, send_message
 
 #: output kept from the student's code during one test cell (bytes)
@@ -435,7 +436,7 @@ class TrustedRunner:
         lines = [f"Cell In[{count}], line {f.lineno}\n    {f.line or ''}" for f in frames]
         student = getattr(exc, "student_traceback", "")
         if student:
-            lines.append("In your code:\n" + student.rstrip())
+            lines.append(STUDENT_TRACEBACK + student.rstrip())
         name = type(exc).__name__
         try:
             message = str(exc)
