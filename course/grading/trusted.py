@@ -124,7 +124,6 @@ class KernelChannel:
         self.msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
         self._wait_readable(self.listener, deadline)
         self.conn, _ = self.listener.accept()
-        self.conn.setblocking(True)
         if self._receive(deadline) != {"ready": True}:
             raise KernelStopped("the kernel did not start answering the grader's calls")
 
@@ -155,8 +154,12 @@ class KernelChannel:
     # -- waiting -------------------------------------------------------------------------
     def _receive(self, deadline: float):
         self._wait_readable(self.conn, deadline)
+        # a kernel that sends half a message and stalls must not hold the grader past the deadline
+        self.conn.settimeout(max(0.05, deadline - time.monotonic()))
         try:
             return receive_message(self.conn)
+        except socket.timeout:
+            self._on_timeout()
         except (EOFError, OSError):
             self._lost()
 
