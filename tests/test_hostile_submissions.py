@@ -381,6 +381,19 @@ def _host_attacks(a: Assignment, folder: Path, expect: dict, targets: dict) -> N
     _put(folder, a, "t_sysv_reader", insert_after(a.solved(), a.leaf, code))
     expect["t_sysv_reader"] = ("tampered", 0.0, r"ctypes", list(a.tests))
 
+    # the disk: every folder a kernel can write is on the batch's tmpfs, charged to its memory
+    code = ("import os, ipykernel\n"
+            "folders = ['.', os.path.expanduser('~'), os.path.dirname(ipykernel.get_connection_file())]\n"
+            "for i in range(9):\n"
+            "    with open(os.path.join(folders[i % 3], f'fill{i}'), 'wb') as f:\n"
+            "        f.write(b'x' * 400 * 2**20)\n"
+            "print('wrote 3.6 GB')")
+    nb = insert_after(a.solved(), a.leaf, code)
+    index = next(i for i, c in enumerate(nb.cells) if "fill" in c.source)
+    _put(folder, a, "t_disk_fill", nb)
+    later = [g for g in a.tests if g not in {gid(c) for c in nb.cells[:index]}]
+    expect["t_disk_fill"] = ("crashed", points_before(nb, index), r"memory limit", later)
+
     # hole 7: student HTML and script in the feedback
     code = ("from IPython.display import HTML, Javascript, display\n"
             "display(HTML(\"<script>window.PWNED = 1</script><div style='position:fixed;top:0'>Score: 24 / 24</div>\"))\n"

@@ -31,8 +31,10 @@ and which module does each step:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -47,7 +49,8 @@ from .submissions import collect
 
 
 def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
-    """Which isolation this machine gives kernels: ``({"sandbox": bool, "cgroups": bool}, warnings)``.
+    """Which isolation this machine gives kernels: ``({"sandbox": bool, "cgroups": bool, "prlimit": bool},
+    warnings)`` (:func:`grade_batch` adds ``"tmpfs"``: the batch folder on a tmpfs of its own).
 
     ``sandbox`` is ``"auto"`` (use what works), ``"on"`` (refuse to grade
     without the sandbox and cgroups) or ``"off"``. Every protection that
@@ -84,6 +87,27 @@ def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
     return applied, warnings
 
 
+@contextlib.contextmanager
+def _batch_folder(on_tmpfs: bool):
+    """A private folder for the batch: ``(path, on_tmpfs)``, removed at the end.
+
+    With cgroups, it is a tmpfs of its own: every folder a kernel can write
+    (its working folder, its home, the Jupyter runtime folder) lives there, so
+    what a submission writes is memory charged to its own cgroup, and no
+    submission can fill the host's disk.
+    """
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+        mounted = on_tmpfs and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=700,nosuid,nodev", "course-grade", tmp],
+            capture_output=True).returncode == 0
+        try:
+            os.chmod(tmp, 0o700)
+            yield Path(tmp), mounted
+        finally:
+            if mounted:
+                subprocess.run(["umount", "--lazy", tmp], capture_output=True)
+
+
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_dir: Path | None = None,
                 jobs: int = 1, limits: Limits | None = None, sandbox: str = "auto", progress=print) -> dict:
     """Grade every submission in ``submissions`` under ``limits``; return ``{student: summary}``."""
@@ -93,17 +117,19 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_d
     notebook = _course.notebook_name(state.course_dir, assignment)
     state.state_dir.mkdir(parents=True, exist_ok=True)
     from . import trusted  # noqa: F401  (imports torch once, before the workers fork)
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        batch = Path(tmp)
-        os.chmod(batch, 0o700)
+    applied, missing = protections(sandbox)
+    with _batch_folder(on_tmpfs=applied["cgroups"]) as (batch, on_tmpfs):
+        applied["tmpfs"] = on_tmpfs
+        if applied["cgroups"] and not on_tmpfs:
+            missing.append("the batch folder could not be put on a tmpfs: a submission can fill the disk "
+                           "it is on (up to the file-size limit per file)")
+        for w in missing:
+            progress(f"warning: {w}")
         entries, warnings = collect(submissions, assignment, notebook, batch)
         for w in warnings:
             progress(f"warning: {w}")
         template = _course.generate_assignment(state.course_dir, assignment, batch / "template")
         _course.generate_assignment(state.course_dir, assignment, batch / "gradebook-sync", db=state.db_url)
-        applied, missing = protections(sandbox)
-        for w in missing:
-            progress(f"warning: {w}")
         from ._kernel import warm_matplotlib_cache
         mpl_cache = None
         source_text = (state.course_dir / "source" / assignment / f"{notebook}.ipynb").read_text(errors="replace")
