@@ -368,11 +368,15 @@ def _host_attacks(a: Assignment, folder: Path, expect: dict, targets: dict) -> N
     _put(folder, a, "t_shared_memory", nb)
     later = [g for g in a.tests if g not in {gid(c) for c in nb.cells[:index]}]
     expect["t_shared_memory"] = ("crashed", points_before(nb, index), r"memory limit", later)
-    code = ("import os, time\npids = []\nfor i in range(100000):\n    try:\n        pid = os.fork()\n"
+    # a fork bomb in a small process (forking a kernel of 500 MB 255 times is slow on a loaded machine)
+    bomb = ("import os, time\npids = []\nfor i in range(100000):\n    try:\n        pid = os.fork()\n"
             "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(2)\n        os._exit(0)\n"
-            "    pids.append(pid)\nfor pid in pids:\n    os.waitpid(pid, 0)\nprint('FORKED', len(pids))")
+            "    pids.append(pid)\nprint(len(pids), flush=True)\nfor pid in pids:\n    os.waitpid(pid, 0)\n")
+    code = (f"import subprocess, sys\nbomb = {bomb!r}\n"
+            "out = subprocess.run([sys.executable, '-c', bomb], capture_output=True, text=True, timeout=8)\n"
+            "print('FORKED', out.stdout.strip())")
     _put(folder, a, "t_fork_bomb", insert_after(a.solved(), a.leaf, code))
-    expect["t_fork_bomb"] = ("needs_review", a.full, r"os\.fork", [])
+    expect["t_fork_bomb"] = ("needs_review", a.full, r"subprocess", [])
     code = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
             f"print('SHMID', libc.shmget({SHM_KEY}, 3 * 2**30, 0o1000 | 0o666), libc.shmget({SHM_KEY}, 0, 0))")
     _put(folder, a, "t_sysv_writer", insert_after(a.solved(), a.leaf, code))
