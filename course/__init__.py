@@ -5,8 +5,8 @@ Submodules are imported on first use, so ``import course`` stays cheap::
     import course
     course.conv.conv_output_size(32, 3, padding=1)   # imports course.conv now
 
-Modules: conv, upsample, receptive, complexity (and, as the course grows,
-boxes, metrics, losses, models, data, train, viz, grading).
+Modules: conv, upsample, receptive, complexity, boxes, detection, metrics,
+losses, models, data, train, pretrained, viz, grading, lab.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "conv", "upsample", "receptive", "complexity",
-    "boxes", "metrics", "losses", "models", "data", "train", "pretrained", "viz", "grading", "lab",
+    "boxes", "detection", "metrics", "losses", "models", "data", "train", "pretrained", "viz", "grading", "lab",
 )
 
 __all__ = list(_SUBMODULES)
