@@ -42,3 +42,74 @@ def test_selftest_all_assignments():
     print(proc.stdout, proc.stderr)
     assert proc.returncode == 0, f"selftest failed:\n{proc.stdout}{proc.stderr}"
     assert "all OK" in proc.stdout
+
+
+# --------------------------------------------------------------------------
+# The standard every assignment meets (read from the source notebooks)
+# --------------------------------------------------------------------------
+
+SOURCES = sorted((DEFAULT_COURSE_DIR / "source").glob("*/*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cells(path):
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4).cells
+
+
+def _grading(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def _test_cells(cells):
+    return [c for c in cells if c.cell_type == "code" and _grading(c).get("grade") and not _grading(c).get("solution")]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_partial_credit_and_not_attempted_conventions(path):
+    cells = _cells(path)
+    tests = _test_cells(cells)
+    assert len(tests) >= 10, f"{path.stem}: {len(tests)} test cells"
+    for cell in tests:
+        grade_id = _grading(cell)["grade_id"]
+        assert _grading(cell)["points"] <= 2, f"{grade_id}: more than 2 points in one test cell"
+        assert "raises-exception" in cell.metadata.get("tags", []), f"{grade_id}: Run All would stop here"
+        assert cell.source.rstrip().splitlines()[-1] == f'passed("{grade_id}")', f"{grade_id}: no passed() line"
+    setup = [c for c in cells if _grading(c).get("grade_id") == "setup"]
+    assert setup and "show_not_attempted()" in setup[0].source
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_written_answer_has_model_answer_and_rubric(path):
+    answers = [c for c in _cells(path) if c.cell_type == "markdown" and _grading(c).get("grade")]
+    assert answers, f"{path.stem} has no manually graded written answer"
+    for cell in answers:
+        points = _grading(cell)["points"]
+        assert "**Model answer.**" in cell.source
+        assert f"**Rubric ({points} point" in cell.source, "the rubric states how the points split"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_released_notebook_runs_all_and_says_not_attempted(path, tmp_path):
+    """Run All on the student's version: every test cell says "not attempted yet", nothing else fails;
+    the worked solution: every test cell says it passed."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    release = DEFAULT_COURSE_DIR / "release" / path.parent.name / path.name
+    nb = nbformat.read(str(release), as_version=4)
+    NotebookClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if cell in _test_cells(nb.cells):
+            assert len(errors) == 1 and len(errors[0].traceback) == 1, cell.source[:80]
+            assert "not attempted yet" in errors[0].traceback[0]
+        else:
+            assert not errors, cell.source[:200]
+    solution = nbformat.read(str(ROOT / "solutions" / path.name), as_version=4)
+    for cell in solution.cells:
+        if cell.cell_type == "code" and "passed(" in cell.source:
+            assert "every check in this cell passed" in "".join(o.get("text", "") for o in cell.outputs)

@@ -35,6 +35,8 @@ _CHECKS = (
     "check_raises",
     "check_tensor_close",
     "warnings_to_stdout",
+    "show_not_attempted",
+    "passed",
 )
 
 __all__ = list(_CHECKS)

@@ -44,6 +44,8 @@ __all__ = [
     "check_raises",
     "check_is_student_code",
     "warnings_to_stdout",
+    "show_not_attempted",
+    "passed",
 ]
 
 
@@ -317,3 +319,58 @@ def warnings_to_stdout() -> None:
     Shown on stdout, the warning is still visible but does not change grades.
     """
     warnings.showwarning = _show_on_stdout
+
+
+# --------------------------------------------------------------------------
+# Not attempted yet, passed
+# --------------------------------------------------------------------------
+
+NOT_ATTEMPTED = "not attempted yet"
+
+
+def _stub_function(tb, user_ns) -> str | None:
+    """The name of the notebook function whose ``raise NotImplementedError()`` stub ended ``tb``, or None."""
+    last = tb
+    while last.tb_next is not None:
+        last = last.tb_next
+    frame = last.tb_frame
+    if frame.f_globals is not user_ns:       # raised by a library, not by a notebook cell
+        return None
+    return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+
+
+def _not_attempted_handler(shell, etype, value, tb, tb_offset=None):
+    """IPython custom exception handler: one line for an exercise stub, the usual traceback otherwise."""
+    name = _stub_function(tb, shell.user_ns) if not value.args else None
+    if name is None or name == "<module>":
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        return None
+    # still an error output (the cell scores 0), but one line long
+    shell._showtraceback(etype, value, [
+        f"\x1b[0;33m{name}: {NOT_ATTEMPTED}.\x1b[0m Replace `raise NotImplementedError()` in its cell "
+        "with your code, run that cell, then run this one again. (It scores 0 until then.)"])
+    return None
+
+
+def show_not_attempted() -> None:
+    """In a notebook, report an exercise stub as "not attempted yet" instead of a traceback.
+
+    The released notebook's exercises start as ``raise NotImplementedError()``.
+    Its test cells are tagged ``raises-exception``, so *Run All* goes on past a
+    failing test; with this handler, a test that calls a stub prints one line,
+    ``one_hot: not attempted yet.``, instead of a traceback. It is still an
+    error (the cell scores 0). Other errors keep their usual traceback.
+    Outside IPython (the grader's own process), this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((NotImplementedError,), _not_attempted_handler)
+
+
+def passed(name: str) -> None:
+    """Print that every check of a test cell passed (the last line of each test cell)."""
+    print(f"\u2714 {name}: every check in this cell passed.")

@@ -128,6 +128,13 @@ def execute(nb: nbformat.NotebookNode, run_dir: Path, timeout: float, memory_mb:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    # Test cells are tagged raises-exception (Run All goes on past an unanswered
+    # exercise), so nbclient lets their errors through: a worked solution must have none.
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise GradingError(f"the worked solution does not run: cell {index} raised "
+                                   f"{output.get('ename')}: {output.get('evalue')}")
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     return nb
 

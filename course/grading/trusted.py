@@ -445,6 +445,8 @@ class TrustedRunner:
             message = str(exc)
         except Exception:
             message = ""
+        if isinstance(exc, NotImplementedError) and not message and student:
+            message = "not attempted: the exercise still raises NotImplementedError()"
         lines.append(f"\x1b[0;31m{name}\x1b[0m: {message}")
         return _error_output(name, message, lines)
 
