@@ -42,6 +42,7 @@ INDEX = "00_index.ipynb"            # the lecture index: opened and run
 LECTURE = "06_upsampling.ipynb"     # a lecture with figures and at least one explorer
 FIXTURE = "browser_fixture.ipynb"   # written by this file into the copy of lectures/
 FIXTURE_ERROR = "browser_fixture_error.ipynb"
+FIXTURE_EXERCISE = "browser_fixture_exercise.ipynb"  # an assignment's pattern: a stub, its test cell
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -106,7 +107,18 @@ def fixture_notebooks() -> dict[str, nbformat.NotebookNode]:
         v4.new_code_cell("raise ValueError('deliberate failure for the browser test')"),
         v4.new_code_cell("y = 2"),
     ])
-    return {FIXTURE: lecture, FIXTURE_ERROR: failing}
+    # The released assignments' pattern: the setup cell calls show_not_attempted(), an exercise is
+    # still a stub, its test cell is tagged raises-exception, and the next exercise follows.
+    test_cell = v4.new_code_cell("check_equal('double(2)', double(2), 4)\npassed('test_double')")
+    test_cell.metadata["tags"] = ["raises-exception"]
+    exercise = v4.new_notebook(metadata=metadata, cells=[
+        v4.new_code_cell("from course.grading import check_equal, passed, show_not_attempted\nshow_not_attempted()"),
+        v4.new_code_cell("def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"),
+        test_cell,
+        v4.new_code_cell("def triple(x):\n    return 3 * x"),
+        v4.new_code_cell("check_equal('triple(2)', triple(2), 6)\npassed('test_triple')"),
+    ])
+    return {FIXTURE: lecture, FIXTURE_ERROR: failing, FIXTURE_EXERCISE: exercise}
 
 
 def code_cells(path: Path) -> tuple[int, int]:
@@ -437,6 +449,23 @@ def test_a_failing_cell_is_reported(session):
         session.screenshot("fixture-error.png")
     assert len(state["errors"]) == 1 and "deliberate failure" in state["errors"][0], state
     assert state["done"] == 2, state  # the third cell never ran
+
+
+def test_run_all_goes_past_an_unanswered_exercise(session):
+    """JupyterLab honours the raises-exception tag: Run All reports the stub and runs on to the end."""
+    page = session.page
+    with session.explained(FIXTURE_EXERCISE):
+        state = run_all(session, FIXTURE_EXERCISE, expect_error=True)
+        page.wait_for_function(f"() => ({RUN_STATE_JS})().done === 5", timeout=30_000)
+        state = page.evaluate(RUN_STATE_JS)
+        session.screenshot("fixture-exercise.png")
+        outputs = page.eval_on_selector_all(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                                            "els => els.map(e => e.textContent)")
+    assert state["done"] == 5 and not state["errors"], state  # every cell ran; no traceback anywhere
+    assert [text for text in outputs if "not attempted yet" in text] == [
+        "double: not attempted yet. Replace `raise NotImplementedError()` in its cell with your code, "
+        "run that cell, then run this one again. (It scores 0 until then.)"], outputs
+    assert any("test_triple: every check in this cell passed" in text for text in outputs), outputs
 
 
 @pytest.mark.skipif(not (ROOT / "lectures" / INDEX).exists(), reason=f"lectures/{INDEX} is not written yet")
