@@ -113,3 +113,71 @@ def test_released_notebook_runs_all_and_says_not_attempted(path, tmp_path):
     for cell in solution.cells:
         if cell.cell_type == "code" and "passed(" in cell.source:
             assert "every check in this cell passed" in "".join(o.get("text", "") for o in cell.outputs)
+
+
+# --------------------------------------------------------------------------
+# Plain nbgrader gives the same scores as course-admin
+# --------------------------------------------------------------------------
+
+def _sample_submissions(path):
+    """{student: notebook}: the worked solution, the release, and three honest wrong answers."""
+    import json
+
+    import nbformat
+
+    from course.grading.selftest import load_wrong_answers
+
+    assignment = path.parent.name
+    source = nbformat.read(str(path), as_version=4)
+    subs = {"solution": nbformat.read(str(ROOT / "solutions" / path.name), as_version=4),
+            "release": nbformat.read(str(DEFAULT_COURSE_DIR / "release" / assignment / path.name), as_version=4)}
+    honest = [w for w in load_wrong_answers(DEFAULT_COURSE_DIR, assignment) if not w["name"].startswith("cheat")]
+    for item in (honest[0], honest[len(honest) // 2], honest[-1]):
+        nb = nbformat.from_dict(json.loads(json.dumps(source)))
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == item["grade_id"]).source = \
+            item["source"]
+        subs[item["name"].replace("_", "-")] = nb
+    return subs
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_plain_nbgrader_gives_the_same_scores_as_course_admin(path, tmp_path):
+    """`nbgrader autograde` in a copy of assignments/ (the course's nbgrader_config.py) and course-admin's
+    grade_batch agree cell by cell on honest submissions. (Plain nbgrader runs the tests in the student's
+    kernel, so only course-admin resists tampering: the cheat_* answers are left out on purpose.)"""
+    import os
+    import shutil
+
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    from course.grading.autograde import grade_batch
+
+    assignment, notebook = path.parent.name, path.stem
+    course = tmp_path / "course"
+    shutil.copytree(DEFAULT_COURSE_DIR, course, ignore=shutil.ignore_patterns(
+        "gradebook.db", "autograded", "submitted", "feedback", "grading", "__pycache__"))
+    subs = _sample_submissions(path)
+    for student, nb in subs.items():
+        for folder in (course / "submitted" / student / assignment, tmp_path / "zip" / student):
+            folder.mkdir(parents=True)
+            nbformat.write(nb, str(folder / f"{notebook}.ipynb"))
+    env = dict(os.environ, PYTHONWARNINGS="ignore",
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    for args in (["generate_assignment", assignment, "--force"], ["autograde", assignment]):
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
+                              text=True, timeout=900, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    plain = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in subs:
+            nb = gb.find_submission_notebook(notebook, assignment, student)
+            plain[student] = {g.name: g.score for g in nb.grades if g.cell.cell_type == "code"}
+    admin = grade_batch(DEFAULT_COURSE_DIR, assignment, tmp_path / "zip", state_dir=tmp_path / "state", jobs=2,
+                        progress=lambda message: None)
+    for student in subs:
+        ours = {g: s for g, s in admin[student]["scores"].items() if g in plain[student]}
+        assert ours == plain[student], f"{assignment}, {student}: course-admin {ours} != nbgrader {plain[student]}"
+    full = sum(plain["solution"].values())
+    assert full > 0 and sum(plain["release"].values()) == 0
+    assert all(sum(plain[s].values()) < full for s in subs if s not in ("solution", "release"))
