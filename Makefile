@@ -8,9 +8,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Two workers for the two cores of the reference machine; one file per worker
-# (nbval notebooks must not be split across workers).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Two workers for the two cores of the reference machine. conftest.py groups the
+# tests by file (nbval notebooks must not be split across workers), except the
+# hostile-submission suite, which gets one group per assignment.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup lab test benchmarks clean
 
