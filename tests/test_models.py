@@ -606,3 +606,57 @@ def test_bad_arguments_name_the_argument_and_value(build, error, match):
 def test_bad_input_shape_names_x_and_shape(net, x):
     with pytest.raises(ValueError, match=r"x must have shape .*got \(" + ", ".join(map(str, x.shape))):
         net()(x)
+
+
+# --------------------------------------------------------------------------- MobileNet v2
+
+def _copy_in_order(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
+    """Load ``theirs``' state into ``ours`` entry by entry (same layers in the same order, other names)."""
+    keys, values = list(ours.state_dict()), list(theirs.state_dict().values())
+    assert len(keys) == len(values)
+    ours.load_state_dict(dict(zip(keys, values)))
+
+
+@pytest.mark.parametrize("in_channels, out_channels, stride, t, tv_index", [
+    (32, 16, 1, 1, 1),    # t = 1: no expansion layer
+    (16, 24, 2, 6, 2),    # stride 2, no shortcut
+    (24, 24, 1, 6, 3),    # the shortcut
+    (160, 320, 1, 6, 17),
+])
+def test_inverted_residual_computes_torchvisions_block(in_channels, out_channels, stride, t, tv_index):
+    from course.models import InvertedResidual
+
+    theirs = torchvision.models.mobilenet_v2().features[tv_index].eval()
+    ours = InvertedResidual(in_channels, out_channels, stride=stride, expand_ratio=t).eval()
+    assert ours.use_residual == theirs.use_res_connect
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    _copy_in_order(ours, theirs)
+    x = torch.randn(2, in_channels, 9, 7, generator=torch.Generator().manual_seed(tv_index))
+    torch.testing.assert_close(ours(x), theirs(x))
+    assert ours(x).shape == (2, out_channels, -(-9 // stride), -(-7 // stride))
+
+
+def test_inverted_residual_projection_is_linear():
+    """The linear bottleneck: the block's last layer is BN, no ReLU, so outputs can be negative."""
+    from course.models import InvertedResidual
+
+    block = InvertedResidual(8, 16, expand_ratio=6)   # no shortcut: the output is the projection's
+    assert not any(isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6)) for m in block.project.modules())
+    assert block(torch.randn(2, 8, 5, 5)).min() < 0   # a ReLU there would clip these
+    with pytest.raises(ValueError, match="stride"):
+        InvertedResidual(8, 8, stride=3)
+    with pytest.raises(ValueError, match="expand_ratio"):
+        InvertedResidual(8, 8, expand_ratio=0)
+
+
+def test_mobilenet_v2_is_torchvisions_network():
+    from course.models import mobilenet_v2
+    from course.receptive import receptive_field
+
+    ours, theirs = mobilenet_v2().eval(), torchvision.models.mobilenet_v2().eval()
+    assert sum(p.numel() for p in ours.parameters()) == 3_504_872
+    _copy_in_order(ours, theirs)
+    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ours(x), theirs(x))
+    field = receptive_field(ours.features, input_size=(1, 3, 224, 224))
+    assert (field.size, field.stride) == (491, 32)

@@ -2,10 +2,12 @@
 
 * ``blocks``: ``BasicBlock``, ``Bottleneck`` (ResNet), ``InceptionModule``,
   ``FactorizedConv5x5``, ``AsymmetricConv`` (Inception v1/v3), ``DenseBlock``
-  (DenseNet), ``FireModule`` (SqueezeNet), ``DepthwiseSeparableConv`` (MobileNet).
+  (DenseNet), ``FireModule`` (SqueezeNet), ``DepthwiseSeparableConv`` (MobileNet),
+  ``InvertedResidual`` (MobileNet v2).
 * ``classic``: ``LeNet5``, ``ResNet`` / ``resnet18`` / ``resnet50`` from the
   course's blocks, ``vgg16`` (torchvision's).
-* ``mobilenet``: ``MobileNetV1`` (Tables 1, 4, 6 and 7 of the paper).
+* ``mobilenet``: ``MobileNetV1`` (Tables 1, 4, 6 and 7 of the paper), ``MobileNetV2`` /
+  ``mobilenet_v2`` (Table 2 of its paper; torchvision's parameters and function).
 * ``segmentation``: ``FCN`` (32s/16s/8s), ``SegNet``, ``UNet``.
 
 Classification networks expose their convolutional trunk as ``.features``, so
@@ -21,10 +23,11 @@ from course.models.blocks import (
     FactorizedConv5x5,
     FireModule,
     InceptionModule,
+    InvertedResidual,
     conv_bn_relu,
 )
 from course.models.classic import LeNet5, ResNet, resnet18, resnet50, vgg16
-from course.models.mobilenet import MOBILENET_V1_LAYERS, MobileNetV1
+from course.models.mobilenet import MOBILENET_V1_LAYERS, MOBILENET_V2_SETTINGS, MobileNetV1, MobileNetV2, mobilenet_v2
 from course.models.segmentation import FCN, VGG16_CONFIG, SegNet, UNet, bilinear_kernel
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "DenseBlock",
     "FireModule",
     "DepthwiseSeparableConv",
+    "InvertedResidual",
     "LeNet5",
     "ResNet",
     "resnet18",
@@ -44,6 +48,9 @@ __all__ = [
     "vgg16",
     "MobileNetV1",
     "MOBILENET_V1_LAYERS",
+    "MobileNetV2",
+    "mobilenet_v2",
+    "MOBILENET_V2_SETTINGS",
     "FCN",
     "SegNet",
     "UNet",

@@ -11,6 +11,7 @@ block                      idea                                          paper
 ``DenseBlock``             each layer sees all previous feature maps     DenseNet
 ``FireModule``             squeeze 1x1, expand 1x1 and 3x3               SqueezeNet
 ``DepthwiseSeparableConv`` per-channel 3x3, then 1x1 across channels     MobileNet v1
+``InvertedResidual``       1x1 expand, depthwise 3x3, linear 1x1 + ``x`` MobileNet v2
 =========================  ============================================  ==================
 
 Every block maps ``(N, C_in, H, W)`` to ``(N, out_channels, H', W')`` with
@@ -39,6 +40,7 @@ __all__ = [
     "DenseBlock",
     "FireModule",
     "DepthwiseSeparableConv",
+    "InvertedResidual",
 ]
 
 
@@ -454,3 +456,59 @@ class DepthwiseSeparableConv(nn.Sequential):
             ("relu2", nn.ReLU(inplace=True)),
         ]))
         self.out_channels = out_channels
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet v2's inverted residual with a linear bottleneck (Sandler et al., 2018, Table 1).
+
+    ResNet's bottleneck is wide -> narrow -> wide; this block is the inverse,
+    narrow -> wide -> narrow, with ``t`` the expansion ratio:
+
+    1. ``expand``: 1x1 convolution ``k -> t*k`` channels, BN, ReLU6 (absent when ``t = 1``);
+    2. ``depthwise``: 3x3 per-channel convolution, stride ``s``, BN, ReLU6;
+    3. ``project``: 1x1 convolution ``t*k -> k'``, BN and **no** activation: the
+       *linear bottleneck*. A ReLU on a narrow layer would destroy information
+       the next block cannot recover.
+
+    The shortcut ``x + block(x)`` joins the narrow ends when ``s = 1`` and
+    ``k = k'``. Cost on an ``h x w`` input (the paper's section 3.3)::
+
+        mult-adds = h w t k^2  +  9 (h/s)(w/s) t k  +  (h/s)(w/s) t k k'
+
+    Shapes: ``(N, k, H, W) -> (N, k', ceil(H/s), ceil(W/s))``.
+
+    >>> block = InvertedResidual(24, 24, stride=1, expand_ratio=6)
+    >>> block.use_residual, sum(p.numel() for p in block.parameters())
+    (True, 8832)
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1, expand_ratio=6):
+        super().__init__()
+        in_channels = check_int("in_channels", in_channels, minimum=1)
+        out_channels = check_int("out_channels", out_channels, minimum=1)
+        stride = check_choice("stride", check_int("stride", stride, minimum=1), (1, 2))
+        expand_ratio = check_int("expand_ratio", expand_ratio, minimum=1)
+        hidden = in_channels * expand_ratio
+        self.expand = None
+        if expand_ratio != 1:
+            self.expand = nn.Sequential(OrderedDict([
+                ("conv", nn.Conv2d(in_channels, hidden, 1, bias=False)),
+                ("bn", nn.BatchNorm2d(hidden)),
+                ("relu6", nn.ReLU6(inplace=True)),
+            ]))
+        self.depthwise = nn.Sequential(OrderedDict([
+            ("conv", nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False)),
+            ("bn", nn.BatchNorm2d(hidden)),
+            ("relu6", nn.ReLU6(inplace=True)),
+        ]))
+        self.project = nn.Sequential(OrderedDict([
+            ("conv", nn.Conv2d(hidden, out_channels, 1, bias=False)),
+            ("bn", nn.BatchNorm2d(out_channels)),   # linear: no activation
+        ]))
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x if self.expand is None else self.expand(x)
+        out = self.project(self.depthwise(out))
+        return x + out if self.use_residual else out

@@ -36,9 +36,9 @@ import torch  # noqa: F401  (the docstring example uses it)
 from torch import nn
 
 from course._checks import check_float, check_int
-from course.models.blocks import DepthwiseSeparableConv, _scaled_channels, conv_bn_relu
+from course.models.blocks import DepthwiseSeparableConv, InvertedResidual, _scaled_channels, conv_bn_relu
 
-__all__ = ["MobileNetV1", "MOBILENET_V1_LAYERS"]
+__all__ = ["MobileNetV1", "MOBILENET_V1_LAYERS", "MobileNetV2", "mobilenet_v2", "MOBILENET_V2_SETTINGS"]
 
 #: ``(out_channels, stride)`` of the 13 depthwise separable layers of Table 1.
 MOBILENET_V1_LAYERS = (
@@ -95,3 +95,62 @@ class MobileNetV1(nn.Module):
     def forward(self, x):
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
+
+
+# --------------------------------------------------------------------------- MobileNet v2
+
+#: Table 2 of Sandler et al. (2018): ``(t, c, n, s)`` = expansion ratio, output
+#: channels, repeats, stride of the first repeat, for the 7 bottleneck stages.
+MOBILENET_V2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNet v2 classifier, Table 2 of the paper: ``.features``, global pool, ``.classifier``.
+
+    ``.features``: conv 3x3 (32, stride 2), then the 17 ``InvertedResidual``
+    blocks of :data:`MOBILENET_V2_SETTINGS`, then a 1x1 conv to 1280 channels
+    (convolutions with BN and ReLU6). ``.classifier``: dropout 0.2 and one
+    ``nn.Linear``. At width 1 it has torchvision's 3,504,872 parameters and the
+    same function (the tests copy torchvision's weights into it).
+    Shapes: ``(N, in_channels, H, W) -> (N, num_classes)``.
+
+    >>> sum(p.numel() for p in MobileNetV2().parameters())
+    3504872
+    """
+
+    def __init__(self, num_classes=1000, in_channels=3):
+        super().__init__()
+        num_classes = check_int("num_classes", num_classes, minimum=1)
+        in_channels = check_int("in_channels", in_channels, minimum=1)
+        layers = [_conv_bn_relu6(in_channels, 32, 3, stride=2)]
+        channels = 32
+        for t, c, n, s in MOBILENET_V2_SETTINGS:
+            for i in range(n):
+                layers.append(InvertedResidual(channels, c, stride=s if i == 0 else 1, expand_ratio=t))
+                channels = c
+        layers.append(_conv_bn_relu6(channels, 1280, 1))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _conv_bn_relu6(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                                   padding=kernel_size // 2, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU6(inplace=True))
+
+
+def mobilenet_v2(num_classes=1000, in_channels=3) -> MobileNetV2:
+    """MobileNet v2 at width 1 (3,504,872 parameters for 1000 classes); see :class:`MobileNetV2`."""
+    return MobileNetV2(num_classes=num_classes, in_channels=in_channels)
