@@ -1,4 +1,4 @@
-"""How long each lecture takes to run top to bottom (goal: about a minute on 2 CPU cores).
+"""How long each lecture takes to run top to bottom (goal: at most 30 s on 2 CPU cores).
 
 Each notebook runs in a fresh kernel, as a student's "Restart Kernel and Run
 All Cells" would, from its own folder; nothing is written back. Prints the
@@ -18,7 +18,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL_SECONDS = 60
+GOAL_SECONDS = 30
 
 
 def cell_seconds(cell) -> float:
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         slowest = max(slowest, total)
         print(f"{path.name:<28} {total:6.1f} s   slowest cells: "
               + "; ".join(f"{seconds:.1f} s {text!r}" for seconds, text in cells))
-    print(f"slowest lecture: {slowest:.1f} s (goal: about {GOAL_SECONDS} s)")
+    print(f"slowest lecture: {slowest:.1f} s (goal: at most {GOAL_SECONDS} s)")
     return 0
 
 
