@@ -10,14 +10,16 @@ course's answer (see each comment).
 """
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, OverwriteCells,
-                                    OverwriteKernelspec)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute,
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 # the course's filters (importing them imports neither torch nor the rest of the course)
-from course.grading.feedback_filters import FeedbackExporter, GradingNote, HideHiddenTests, InertStudentContent
+from course.grading.feedback_filters import (FeedbackExporter, GetGradesOrPending, GradingNote, HideHiddenTests,
+                                             InertStudentContent)
 from course.grading.limits import Limits
 from course.grading.matching import ReconcileCells
+from course.grading.rubric import InsertRubric, RemoveRubric
 from course.grading.statuses import Status
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -54,6 +56,14 @@ c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [ReconcileCells, ClearOutput, DeduplicateIds, OverwriteKernelspec,
                                       OverwriteCells, CheckCellMetadata]
 
+# --- for the grader ------------------------------------------------------------------
+# The formgrader shows the autograded notebook, which holds the student's
+# written answer only: after each answer graded by hand, put the model answer
+# and rubric from source/ (a Markdown cell without grading metadata, so no
+# score changes; feedback drops it). nbgrader's default steps, then that.
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, InsertRubric, CheckCellMetadata]
+
 # --- releasing ---------------------------------------------------------------------
 # ClearSolutions keeps its defaults: a solution region becomes
 # "# YOUR CODE HERE" + "raise NotImplementedError()", a written answer
@@ -65,14 +75,17 @@ c.Autograde.sanitize_preprocessors = [ReconcileCells, ClearOutput, DeduplicateId
 # tests' code and tracebacks, and run the HTML, JavaScript and SVG of a student's
 # output and Markdown in the page of whoever opens it.
 c.GenerateFeedback.preprocessors = [
-    GetGrades,                  # scores and comments from the gradebook (nbgrader's default)
+    RemoveRubric,               # the model answers and rubrics autograding put in for the grader: gone
+    GetGradesOrPending,         # scores and comments from the gradebook (nbgrader's GetGrades), and which
+                                # written answers are not graded yet ("pending", not 0 points)
     HideHiddenTests,            # hidden test code removed, and the tracebacks/messages/output it left
     InertStudentContent,        # output: text, PNG, JPEG only; student Markdown: its raw HTML shown as text
     GradingNote,                # a note at the top: timed out, crashed, cells restored, ...
     CSSHTMLHeaderPreprocessor,  # code highlighting styles (nbgrader's default)
 ]
 # Every page carries a Content-Security-Policy: no script runs, only the
-# template's own styles apply.
+# template's own styles apply. Math is MathML, rendered here (no MathJax);
+# nbgrader's feedback template says "pending" for written answers not graded yet.
 c.GenerateFeedback.exporter_class = FeedbackExporter
 # The note reads each student's status and reason from what autograde wrote...
 c.GradingNote.results_path = os.path.join(HERE, "grading", "{assignment}.json")

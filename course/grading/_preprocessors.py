@@ -17,6 +17,9 @@ Autograding (in each worker, configured by :mod:`course.grading._worker`):
 - :class:`RecordingSaveAutoGrades` and :class:`CaptureNotebook` keep the scores
   and the graded notebook in the worker's memory, so the worker reports what it
   computed, not what is on disk.
+- :class:`~course.grading.rubric.InsertRubric` (after the scores are saved):
+  the model answer and rubric after each answer graded by hand, for the grader
+  (plain ``nbgrader autograde`` gets it from ``assignments/nbgrader_config.py``).
 
 The feedback preprocessors (hidden tests, inert student content, grading note)
 are in :mod:`course.grading.feedback_filters`.
@@ -37,6 +40,7 @@ from traitlets import Float, HasTraits, Instance, Integer
 
 from . import trusted
 from ._nb import first_line, hidden_regions
+from .rubric import InsertRubric  # noqa: F401  (an autograde preprocessor of the worker)
 
 class Record(dict):
     """What the autograding preprocessors of one grading run found, for the worker to report.

@@ -130,7 +130,8 @@ def _config(spec: dict, paths: dict, kernel_name: str):
                                         LimitOutput, OverwriteCells, OverwriteKernelspec)
 
     from ._course import load_config
-    from ._preprocessors import CaptureNotebook, GuardedExecute, RecordingSaveAutoGrades, RestoreCellMetadata
+    from ._preprocessors import (CaptureNotebook, GuardedExecute, InsertRubric, RecordingSaveAutoGrades,
+                                 RestoreCellMetadata)
 
     cfg = load_config(Path(spec["course_dir"]))
     root = paths["root"]
@@ -145,7 +146,7 @@ def _config(spec: dict, paths: dict, kernel_name: str):
     cfg.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, RestoreCellMetadata,
                                             OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
     cfg.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                             LimitOutput, RecordingSaveAutoGrades, CheckCellMetadata,
+                                             LimitOutput, RecordingSaveAutoGrades, InsertRubric, CheckCellMetadata,
                                              CaptureNotebook]
     # deleted test cells come back (nbgrader's default leaves them out: NULL score)
     cfg.OverwriteCells.add_missing_cells = True
@@ -249,9 +250,12 @@ def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> N
     import nbformat
 
     from ._preprocessors import describe_cell
+    from .rubric import rubric_of
 
     execution = record.get("execution") or {}
     nb = nbformat.reads(record["notebook"], as_version=4) if record.get("notebook") else None
+    if nb is not None:  # cell numbers are those of the notebook as run, before the grader's rubric cells
+        nb.cells = [c for c in nb.cells if rubric_of(c) is None]
     if record.get("restored"):
         result["notes"].append("test cells restored from the assignment: " + ", ".join(record["restored"]))
     if record.get("missing_answers"):

@@ -3,12 +3,17 @@
 Used by ``python -m course.grading feedback`` (:mod:`course.grading.feedback`)
 and, through ``assignments/nbgrader_config.py``, by plain ``nbgrader
 generate_feedback`` (and, for :class:`InertStudentContent`, by the
-formgrader). This module imports only nbgrader, nbconvert, nbformat, traitlets
-and :mod:`course.grading._nb`: never torch, since the nbgrader configuration
-imports it.
+formgrader). This module imports only nbgrader, nbconvert, nbformat, traitlets,
+jinja2, latex2mathml (when it first renders math), :mod:`course.grading._nb`
+and :mod:`course.grading.rubric`: never torch, since the nbgrader
+configuration imports it.
 
 Preprocessors, in the order :data:`FEEDBACK_PREPROCESSORS` runs them:
 
+- :class:`~course.grading.rubric.RemoveRubric`: drops the cells for the grader
+  (model answer and rubric) that autograding inserted.
+- :class:`GetGradesOrPending`: nbgrader's GetGrades, which also tells which
+  answers graded by hand are still waiting for a grader.
 - :class:`HideHiddenTests`: removes hidden test code *and* whatever its
   execution left behind (tracebacks quoting hidden lines, assertion messages,
   printed values); a visible test's failure keeps its message.
@@ -20,12 +25,25 @@ Preprocessors, in the order :data:`FEEDBACK_PREPROCESSORS` runs them:
 - :class:`GradingNote`: a note at the top of the feedback when the submission
   timed out, crashed, was repaired, had test cells restored, ...
 
+Math (``$...$``, ``$$...$$``, ``\\begin{...}``) is rendered on the server into
+MathML (:func:`tex_to_mathml`, with latex2mathml), which browsers show
+without any script: in the student's Markdown while it is made inert, and by
+:class:`FeedbackExporter`'s Markdown filter in every other cell (and in the
+grader's comments). The MathML is rebuilt element by element from an
+allow-list (MathML presentation elements, a few attributes with checked
+values, text escaped), so math a student wrote cannot inject HTML. An
+expression latex2mathml cannot convert shows as its TeX source in a
+``<code>``.
+
 :class:`FeedbackExporter` is nbconvert's HTMLExporter plus a strict
 Content-Security-Policy in every page (:func:`with_csp`): no script at all
-(a feedback page needs none: the template's MathJax comes from a CDN, so math
-shows as its TeX source, as it does offline anyway), only the page's own
-``<style>`` elements (by hash: no style attribute, no ``<style>`` a student
-slipped in), images only as ``data:`` URIs or files next to the page.
+(a feedback page needs none: the template's MathJax loader is replaced by
+nothing), only the page's own ``<style>`` elements (by hash: no style
+attribute, no ``<style>`` a student slipped in), images only as ``data:``
+URIs or files next to the page. With nbgrader's ``feedback`` template it
+renders :data:`FEEDBACK_TEMPLATE`: an answer graded by hand that nobody has
+graded yet (the feedback was made right after autograding) says "pending",
+and the total counts the autograded points only (:class:`GetGradesOrPending`).
 
 :class:`GradingNote` runs after :class:`InertStudentContent` and renders its
 note the same way; it marks the note (with a per-conversion secret) so that
@@ -35,6 +53,7 @@ course configuration does, leaves it alone.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -42,15 +61,18 @@ import re
 import secrets
 from pathlib import Path
 
+from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_markdown_cell
+from nbgrader import utils
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, List, Unicode, default
 
 from ._nb import BEGIN_HIDDEN, END_HIDDEN, STUDENT_TRACEBACK, hidden_regions, joined_text, strip_ansi
+from .rubric import KEY as RUBRIC_KEY, RemoveRubric, rubric_of
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -157,6 +179,145 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+# ----------------------------------------------------------------------------- math as MathML
+
+#: the MathML elements latex2mathml produces and a feedback page may hold (presentation
+#: MathML only: no <semantics>/<annotation-xml>, which can carry HTML, no <maction>, <mglyph>)
+MATHML_ELEMENTS = frozenset("""math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mstyle
+    merror mpadded mphantom menclose munder mover munderover mmultiscripts mprescripts none mtable mtr mtd
+    mlabeledtr""".split())
+_BOOL = re.compile(r"^(true|false)$")
+_NAMED = re.compile(r"^[a-z]{1,40}$")
+_LENGTH = re.compile(r"^[+-]?(\d{1,6}(\.\d{0,6})?|\.\d{1,6})(em|ex|mu|pt|px|%|cm|mm|in)?$")
+#: the largest length of each unit math may use (a student's \hspace or \rule cannot cover the page)
+_MAX_LENGTH = {"": 10.0, "em": 10.0, "ex": 20.0, "mu": 180.0, "pt": 100.0, "px": 130.0, "%": 300.0,
+               "cm": 4.0, "mm": 40.0, "in": 1.5}
+_WORDS = re.compile(r"^[a-z]{1,20}( [a-z]{1,20}){0,49}$")
+
+
+def _length(value: str) -> bool:
+    if _NAMED.match(value):  # thin, medium, thickmathspace, ...
+        return True
+    found = _LENGTH.match(value)
+    if not found:
+        return False
+    unit = found.group(3) or ""
+    return abs(float(value[:len(value) - len(unit)] or 0)) <= _MAX_LENGTH[unit]
+
+
+def _lengths(value: str) -> bool:
+    parts = value.split()
+    return 0 < len(parts) <= 50 and all(_length(part) for part in parts)
+
+
+#: attribute -> check of its value; any other attribute (href, style, mathcolor,
+#: mathbackground, class, id, xmlns, on...) is dropped
+MATHML_ATTRIBUTES = {
+    "display": re.compile(r"^(inline|block)$").match,
+    "mathvariant": re.compile(r"^[a-z-]{1,30}$").match,
+    "stretchy": _BOOL.match, "fence": _BOOL.match, "separator": _BOOL.match, "accent": _BOOL.match,
+    "accentunder": _BOOL.match, "movablelimits": _BOOL.match, "largeop": _BOOL.match,
+    "symmetric": _BOOL.match, "displaystyle": _BOOL.match,
+    "form": re.compile(r"^(prefix|infix|postfix)$").match,
+    "scriptlevel": re.compile(r"^[+-]?[0-9]$").match,
+    "lspace": _length, "rspace": _length, "width": _length, "height": _length, "depth": _length,
+    "voffset": _length, "minsize": _length, "maxsize": _length, "linethickness": _length,
+    "mathsize": _length, "rowspacing": _lengths, "columnspacing": _lengths,
+    "columnalign": _WORDS.match, "rowalign": _WORDS.match, "columnlines": _WORDS.match,
+    "rowlines": _WORDS.match, "notation": _WORDS.match, "frame": _WORDS.match,
+}
+#: TeX longer than this is shown as source (latex2mathml's time grows with it)
+MAX_TEX_LENGTH = 4000
+_MAX_DEPTH = 60
+_CHAR_REF = re.compile(r"&#(x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
+_UNKNOWN_COMMAND = re.compile(r"\\[A-Za-z]")
+
+
+def _char(match) -> str:
+    ref = match.group(1)
+    code = int(ref[1:], 16) if ref[0] == "x" else int(ref)
+    if not (0 < code <= 0x10FFFF) or 0xD800 <= code <= 0xDFFF:
+        raise ValueError(f"bad character reference {match.group(0)}")
+    return chr(code)
+
+
+def _text(value: str | None) -> str:
+    """Element text as latex2mathml leaves it (with ``&#x...;`` references), escaped for HTML."""
+    if not value:
+        return ""
+    # latex2mathml writes symbols as character references and leaves other text
+    # (\text{<b>}, \unicode{...}) as it is: decode the references, then escape everything
+    text = _CHAR_REF.sub(_char, value)
+    if _UNKNOWN_COMMAND.search(text):  # latex2mathml keeps a command it does not know as text
+        raise ValueError(f"unknown command in {text!r}")
+    return html.escape(text, quote=False).replace("$", "&#36;")
+
+
+def _serialize(element, depth: int = 0) -> str:
+    tag = element.tag
+    if tag not in MATHML_ELEMENTS:
+        raise ValueError(f"<{tag}> is not allowed")
+    if depth > _MAX_DEPTH:
+        raise ValueError("too deeply nested")
+    attrs = "".join(f' {name}="{html.escape(str(value), quote=True)}"'
+                    for name, value in element.attrib.items()
+                    if name in MATHML_ATTRIBUTES and isinstance(value, str) and MATHML_ATTRIBUTES[name](value))
+    inner = _text(element.text) + "".join(_serialize(child, depth + 1) + _text(child.tail) for child in element)
+    return f"<{tag}{attrs}>{inner}</{tag}>"
+
+
+def tex_source(tex: str, display: bool) -> str:
+    """``tex`` as it is shown when it cannot be converted: its source, with delimiters, in ``<code>``."""
+    delimiter = "$$" if display else "$"
+    text = html.escape(delimiter + tex + delimiter, quote=False).replace("$", "&#36;")
+    return f'<code class="math-tex">{text}</code>'
+
+
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    """``tex`` (without delimiters) as a ``<math>`` element, or :func:`tex_source` if it cannot be.
+
+    The MathML is rebuilt from latex2mathml's element tree: only
+    :data:`MATHML_ELEMENTS`, only :data:`MATHML_ATTRIBUTES` with values that
+    pass their check, every text escaped (latex2mathml's own string output
+    puts ``\\text{<b>}`` into the page as markup). An expression latex2mathml
+    rejects, or whose output still holds a command (one it does not know), is
+    shown as its source. Never raises.
+    """
+    if len(tex) > MAX_TEX_LENGTH or not tex.strip():
+        return tex_source(tex, display)
+    # the instructor's formulas come back in every student's page: remembered (short ones only)
+    return _cached_mathml(tex, display) if len(tex) <= 300 else _mathml(tex, display)
+
+
+def _mathml(tex: str, display: bool) -> str:
+    try:
+        from latex2mathml.converter import convert_to_element
+        return _serialize(convert_to_element(tex, display="block" if display else "inline"))
+    except Exception:  # not convertible (or latex2mathml missing): the source, as text
+        return tex_source(tex, display)
+
+
+_cached_mathml = functools.lru_cache(maxsize=4096)(_mathml)
+
+
+class _MathRenderer(IPythonRenderer):
+    """nbconvert's Markdown renderer with math as MathML (:func:`tex_to_mathml`)."""
+
+    def inline_math(self, body: str) -> str:
+        return tex_to_mathml(body, display=False)
+
+    def block_math(self, body: str) -> str:
+        return tex_to_mathml(body, display=True)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+
+def markdown_to_html(source: str, **renderer_options) -> str:
+    """``source`` rendered as nbconvert renders Markdown, math as MathML (instructor text: raw HTML kept)."""
+    return MarkdownWithMath(renderer=_MathRenderer(escape=False, **renderer_options)).render(source)
+
+
 # ----------------------------------------------------------------------------- inert Markdown
 
 #: cell metadata key marking a Markdown/raw cell already made inert in this conversion; its
@@ -176,8 +337,8 @@ _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\
 _PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
 
 
-class _InertRenderer(IPythonRenderer):
-    """nbconvert's Markdown renderer with raw HTML escaped and no script-capable output."""
+class _InertRenderer(_MathRenderer):
+    """nbconvert's Markdown renderer with raw HTML escaped, no script-capable output, math as MathML."""
 
     def __init__(self, attachments: dict | None = None):
         # allow_harmful_protocols=False: javascript:, vbscript:, file: and non-image data:
@@ -201,7 +362,7 @@ class _InertRenderer(IPythonRenderer):
 
 
 def inert_markdown(source: str, attachments: dict | None = None) -> str:
-    """``source`` rendered as Markdown, its raw HTML escaped, as one HTML block.
+    """``source`` rendered as Markdown, its raw HTML escaped, its math as MathML, as one HTML block.
 
     The result is what the template's Markdown filter passes through unchanged
     (a single line starting with ``<div``: a CommonMark HTML block), so it
@@ -251,12 +412,14 @@ class InertStudentContent(NbGraderPreprocessor):
     - Markdown and raw cells: an unchanged instructor cell (locked, and equal to
       its source cell in the gradebook) is left alone; every other one (answer
       cells, cells the student added or edited) is replaced by its rendering
-      with raw HTML escaped (:func:`inert_markdown`; raw cells as preformatted
+      with raw HTML escaped and math as checked MathML (:func:`inert_markdown`
+      and :func:`tex_to_mathml`; raw cells as preformatted
       text), and attachments other than base64 PNG/JPEG/GIF/WebP are dropped.
       Without a gradebook, every Markdown cell counts as the student's.
     - Metadata: a cell keeps only its nbgrader metadata (with a valid
-      grade_id) and plain tags; the notebook only its kernelspec and
-      language_info (no widget state, no title).
+      grade_id), plain tags and the mark of a cell for the grader
+      (``course.rubric``, a valid grade_id); the notebook only its kernelspec
+      and language_info (no widget state, no title).
     """
 
     keep_mimetypes = List(Unicode(), ["text/plain", "image/png", "image/jpeg"],
@@ -336,6 +499,11 @@ class InertStudentContent(NbGraderPreprocessor):
         tags = meta.get("tags")
         if isinstance(tags, list):
             out.tags = [t for t in tags if isinstance(t, str) and _TAG.match(t)]
+        rubric = rubric_of({"metadata": meta})
+        if rubric is not None and _GRADE_ID.match(rubric):
+            # the grader's model answer (course.grading.rubric): RemoveRubric must still find it when
+            # this runs first (as the formgrader setting makes it do in a feedback exporter too)
+            out[RUBRIC_KEY] = NotebookNode(rubric=rubric)
         return out
 
     @staticmethod
@@ -424,8 +592,43 @@ class GradingNote(NbGraderPreprocessor):
         return nb, resources
 
 
-#: the feedback preprocessors, in order (plain nbgrader's GetGrades and CSS first and last)
-FEEDBACK_PREPROCESSORS = [GetGrades, HideHiddenTests, InertStudentContent, GradingNote, CSSHTMLHeaderPreprocessor]
+# ----------------------------------------------------------------------------- grades
+
+class GetGradesOrPending(GetGrades):
+    """nbgrader's GetGrades, which also tells the answers graded by hand that nobody graded yet.
+
+    An answer graded by hand (a solution cell that is a grade cell, or a task)
+    is *pending* when the gradebook has neither a manual score nor an
+    automatic one for it (nbgrader gives an unchanged answer 0 automatically:
+    that one is not pending). Then nbgrader's score is 0, which would read as
+    lost points; the resources say instead (``resources["nbgrader"]``):
+    ``pending`` (grade_id -> points), ``pending_points`` and
+    ``autograded_max_score`` (the maximum score less the pending points),
+    which :data:`FEEDBACK_TEMPLATE` shows as "pending (graded by hand)".
+    """
+
+    def preprocess(self, nb, resources):
+        self._pending: dict[str, float] = {}
+        nb, resources = super().preprocess(nb, resources)
+        info = resources["nbgrader"]
+        info["pending"] = dict(self._pending)
+        info["pending_points"] = sum(self._pending.values())
+        info["autograded_max_score"] = (info.get("max_score") or 0) - info["pending_points"]
+        return nb, resources
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        if not (utils.is_solution(cell) or utils.is_task(cell)):
+            return
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+        if grade.manual_score is None and grade.auto_score is None:
+            self._pending[grade_id] = float(grade.max_score or 0)
+
+
+#: the feedback preprocessors, in order (nbgrader's GetGrades, extended, first; its CSS last)
+FEEDBACK_PREPROCESSORS = [RemoveRubric, GetGradesOrPending, HideHiddenTests, InertStudentContent, GradingNote,
+                          CSSHTMLHeaderPreprocessor]
 
 
 # ----------------------------------------------------------------------------- the page
@@ -466,8 +669,161 @@ def with_csp(page: str) -> str:
     return meta + "\n" + page
 
 
+#: nbgrader's feedback template (``feedback/index.html.j2``, which :class:`FeedbackExporter`
+#: uses instead when the template is nbgrader's ``feedback``), where an answer graded by hand
+#: that nobody graded yet reads "pending (graded by hand)", and so does the total
+FEEDBACK_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+
+{%- macro course_points(value) -%}{{ "%g" | format(value | float) }}{%- endmacro -%}
+
+{%- macro course_pending(cell) -%}
+pending (graded by hand; {{ course_points(resources.nbgrader.pending[cell.metadata.nbgrader.grade_id]) }} points)
+{%- endmacro -%}
+
+{%- macro course_link(meta) -%}<a href="#{{ meta.grade_id }}">{%- endmacro -%}
+
+{%- macro course_score(meta) -%}
+{{ meta.score | float | round(2) }} / {{ meta.points | float | round(2) }}
+{%- endmacro -%}
+
+{%- macro course_is_pending(cell) -%}
+{%- if cell.metadata.nbgrader and cell.metadata.nbgrader.grade_id
+      and cell.metadata.nbgrader.grade_id in (resources.nbgrader.pending or {}) -%}yes{%- endif -%}
+{%- endmacro -%}
+
+{%- macro course_heading(cell) -%}
+<a name="comment-{{ cell.metadata.nbgrader.grade_id }}"></a><a name="{{ cell.metadata.nbgrader.grade_id }}"></a>
+<div class="panel-heading">
+  <span class="nbgrader-label">Student's {{ 'task' if cell.metadata.nbgrader.task else 'answer' }}</span>
+  <span class="pull-right">Score: {{ course_pending(cell) }} <a href="#top">(Top)</a></span>
+</div>
+{%- endmacro -%}
+
+{% block body %}
+{%- set pending = resources.nbgrader.pending or {} -%}
+<body>
+  <a name="top"></a>
+  <div class="container">
+    <div class="panel panel-default">
+      <div class="panel-heading">
+        {%- set info = resources.nbgrader %}
+        {%- if pending %}
+        <h4>{{ info.notebook }} (Score: {{ course_points(info.score) }} / {{ course_points(info.autograded_max_score) }}
+          autograded points; {{ 'written answer' if pending | length == 1 else 'written answers' }}
+          ({{ course_points(info.pending_points) }} points) pending)</h4>
+        {%- else %}
+        <h4>{{ info.notebook }} (Score: {{ info.score | float | round(2) }} /
+          {{- ' ' ~ (info.max_score | float | round(2)) }})</h4>
+        {%- endif %}
+        <div id="toc">
+          <ol>
+          {% for cell in nb.cells %}
+            {% set meta = cell.metadata.get('nbgrader') or {} %}
+            {% if course_is_pending(cell) %}
+            <li>{{ course_link(meta) }}{{ 'Task' if meta.task else ('Written response' if cell.cell_type == 'markdown'
+                 else 'Coding free-response') }}</a> (Score: {{ course_pending(cell) }})</li>
+            {% elif meta and meta.grade and not meta.solution %}
+            <li>{{ course_link(meta) }}Test cell</a> (Score: {{ course_score(meta) }})</li>
+            {% elif cell.cell_type == "code" and meta and meta.grade %}
+            <li>{{ course_link(meta) }}Coding free-response</a> (Score: {{ course_score(meta) }})</li>
+            {% elif cell.cell_type == "markdown" and meta and meta.grade %}
+            <li>{{ course_link(meta) }}Written response</a> (Score: {{ course_score(meta) }})</li>
+            {% elif cell.cell_type == "markdown" and meta and meta.task %}
+            <li>{{ course_link(meta) }}Task</a> (Score: {{ course_score(meta) }})</li>
+            {% endif %}
+            {% if meta and meta.comment %}
+            <li><a href="#comment-{{ meta.grade_id }}">Comment</a></li>
+            {% endif %}
+          {% endfor %}
+          {% if info.late_penalty > 0 %}
+            <li class="late-penalty">Late submission penalty (Score: -{{ info.late_penalty | float | round(2) }})</li>
+          {% endif %}
+          </ol>
+        </div>
+      </div>
+      <div class="panel-body">
+        <div id="notebook" class="border-box-sizing">
+          <div class="container" id="notebook-container">
+            {{ super.super() }}
+          </div>
+        </div>
+      </div>
+    </div>
+  </div>
+</body>
+{%- endblock body %}
+
+{% block markdowncell scoped %}
+{%- if course_is_pending(cell) -%}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ course_heading(cell) }}
+    <div class="panel-body">
+      <div class="text_cell_render border-box-sizing rendered_html">
+        {{ cell.source | markdown2html | strip_files_prefix }}
+      </div>
+    </div>
+    {{ nbgrader_footer(cell) }}
+  </div>
+</div>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock markdowncell %}
+
+{% block input %}
+{%- if course_is_pending(cell) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ course_heading(cell) }}
+    <div class="panel-body">
+      <div class="input_area">
+        {{ cell.source | highlight_code(metadata=cell.metadata) }}
+      </div>
+    </div>
+    {{ nbgrader_footer(cell) }}
+  </div>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock input %}
+"""
+
+#: the templates :class:`FeedbackExporter` finds before all others: no MathJax loader
+#: (math is MathML already; the page's policy would block the script anyway)
+_TEMPLATES = {
+    "course_feedback.html.j2": FEEDBACK_TEMPLATE,
+    "mathjax.html.j2": '{%- macro mathjax(url="") -%}{%- endmacro %}\n',
+}
+
+
 class FeedbackExporter(HTMLExporter):
-    """nbconvert's HTMLExporter whose pages carry :func:`with_csp`'s policy."""
+    """nbconvert's HTMLExporter for feedback pages.
+
+    - every page carries :func:`with_csp`'s policy;
+    - the Markdown filter renders math as MathML (:func:`tex_to_mathml`);
+    - no MathJax loader (``mathjax.html.j2`` is an empty macro);
+    - with nbgrader's ``feedback`` template, :data:`FEEDBACK_TEMPLATE`
+      (answers graded by hand that are still pending).
+    """
+
+    @default("extra_loaders")
+    def _extra_loaders_default(self):
+        return [DictLoader(_TEMPLATES)]
+
+    @default("template_file")
+    def _template_file_default(self):
+        if self.template_name == "feedback":
+            return "course_feedback.html.j2"
+        return super()._template_file_default()
+
+    @pass_context
+    def markdown2html(self, context, source):
+        cell = context.get("cell", {})
+        return markdown_to_html(source, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                anchor_link_text=self.anchor_link_text,
+                                exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         output, resources = super().from_notebook_node(nb, resources, **kw)
