@@ -434,3 +434,27 @@ def test_export_keeps_graded_once_the_graded_notebook_exists(plain_nbgrader_cour
         graded.unlink()
     assert rows["crashed"]["status"] == "graded"
     assert "no status recorded" in rows["crashed"]["reason"]
+
+
+@pytest.mark.parametrize("failures, stopped", [("0", None), ("3", "dead")])
+def test_a_cell_that_stalls_at_the_memory_limit_ends_as_a_crash(tmp_path, failures, stopped):
+    """A kernel thrashing at its memory limit may be OOM-killed or time out first, depending on the
+    machine's load. When the cell times out and the submission's cgroup has hit its limit, the grader
+    kills the kernel: the same outcome (crashed, later cells not run) either way."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from course.grading._preprocessors import GuardedExecute, exit_text
+
+    cgroup = tmp_path / "memory"
+    cgroup.mkdir()
+    (cgroup / "memory.failcnt").write_text(failures)   # how often the cgroup hit its limit
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("while True:\n    pass"), new_code_cell("y = 2")])
+    execute = GuardedExecute(timeout=2, interrupt_on_timeout=True, memory_cgroup=str(cgroup), kernel_name="python3")
+    execute.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    report = execute._report
+    assert report["stopped"] == stopped
+    if stopped:
+        assert report["stopped_cell"] == 1 and "memory limit" in exit_text(report["exit"])
+        assert [o.ename for o in nb.cells[2].outputs] == ["NotRun"]
+    else:
+        assert report["timed_out"] == [1] and nb.cells[2].execution_count is not None

@@ -36,7 +36,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
-from traitlets import Float, HasTraits, Instance, Integer
+from traitlets import Float, HasTraits, Instance, Integer, Unicode
 
 from . import trusted
 from ._nb import first_line, hidden_regions
@@ -142,6 +142,7 @@ class GuardedExecute(Execute, Recording):
     deadline = Float(0.0, help="time.monotonic() after which no cell may run (0: none)").tag(config=True)
     max_output_bytes = Integer(2**20, help="output bytes kept per cell").tag(config=True)
     max_total_output_bytes = Integer(8 * 2**20, help="output bytes kept per notebook").tag(config=True)
+    memory_cgroup = Unicode("", help="the submission's memory cgroup folder ('' without cgroups)").tag(config=True)
     setup_timeout = Integer(120, help="timeout of the instructor's read-only cells that are not tests "
                                       "(imports: slow on a loaded machine, and never student code)").tag(config=True)
 
@@ -154,6 +155,7 @@ class GuardedExecute(Execute, Recording):
         self._current = None
         self._trusted = None
         self._test_count = 0
+        self._memory_stall = False
 
     def preprocess(self, nb, resources=None, km=None):
         from nbclient.client import NotebookClient
@@ -210,7 +212,8 @@ class GuardedExecute(Execute, Recording):
             except (DeadKernelError, trusted.KernelDied):
                 self._report["stopped"] = "dead"
                 self._report["stopped_cell"] = index
-                self._report["exit"] = self._exit_status()
+                # stalled at the memory limit: the grader killed it (see _async_handle_timeout)
+                self._report["exit"] = -signal.SIGKILL if self._memory_stall else self._exit_status()
                 cell.outputs.append(_error("KernelDied", "the kernel died while running this cell"
                                            + self._exit_text()))
                 self._not_run(index + 1, "the kernel died in an earlier cell")
@@ -277,7 +280,26 @@ class GuardedExecute(Execute, Recording):
             timeout = remaining if timeout is None else min(timeout, remaining)
         return timeout
 
+    def _memory_limit_reached(self) -> bool:
+        """Whether the submission's cgroup has hit its memory limit (its failure counter moved)."""
+        if not self.memory_cgroup:
+            return False
+        for name in ("memory.failcnt", "memory.memsw.failcnt"):
+            try:
+                if int(open(os.path.join(self.memory_cgroup, name)).read()) > 0:
+                    return True
+            except (OSError, ValueError):
+                pass
+        return False
+
     async def _async_handle_timeout(self, timeout, cell=None):
+        if self._memory_limit_reached():
+            # A kernel at its memory limit thrashes (the kernel evicts its code pages and reads
+            # them back) until the OOM killer acts or the cell times out, whichever comes first
+            # on a loaded machine. Both end the same way here, so the grade does not depend on it.
+            self._memory_stall = True
+            await self.km.shutdown_kernel(now=True)
+            raise DeadKernelError("the cell reached the memory limit and stalled")
         if self._current is not None and self._current not in self._report["timed_out"]:
             self._report["timed_out"].append(self._current)
         return await super()._async_handle_timeout(timeout, cell)

@@ -166,6 +166,8 @@ def _config(spec: dict, paths: dict, kernel_name: str):
     cfg.GuardedExecute.deadline = float(spec["deadline"])
     cfg.GuardedExecute.max_output_bytes = int(spec.get("max_output_bytes", 2**20))
     cfg.GuardedExecute.max_total_output_bytes = int(spec.get("max_total_output_bytes", 8 * 2**20))
+    memory = [os.path.dirname(f) for f in spec.get("cgroups", []) if "/memory" in f]
+    cfg.GuardedExecute.memory_cgroup = memory[0] if memory else ""
     cfg.LimitOutput.max_lines = 1000
     cfg.LimitOutput.max_traceback = 100
     return cfg
