@@ -328,6 +328,31 @@ MAX_UNPOOL = _PatternRule("max unpooling", r"max_?unpool")
 LAYERS = _PatternRule("a torch.nn layer", r"^_?(lazy)?(conv|linear|bilinear)")
 
 
+def _rule_over(description, patterns, owners):
+    """A :class:`_PatternRule` over other packages than torch and scipy: ``patterns`` maps a
+    package (``"torchvision"``) to the pattern of its forbidden names; ``owners`` are the modules
+    to patch. A package not imported yet is not imported (as scipy): the static half still sees it."""
+    rule = _PatternRule(description, r"(?!)", owners=owners)
+    rule.patterns = {package: re.compile(pattern, re.IGNORECASE) for package, pattern in patterns.items()}
+    return rule
+
+
+# Assignment 3 (detection): torchvision's box operations (box_convert, box_iou and its variants,
+# nms, batched_nms, BoxCoder and its encode/decode).
+TORCHVISION_BOXES = _rule_over(
+    "a torchvision box operation",
+    {"torchvision": r"box_convert|^_box_(xyxy|xywh|cxcywh)_to_|box_iou|^_box_inter_union$|^_box_diou_iou$"
+                    r"|^(batched_)?nms$|^_batched_nms|^boxcoder$|^(en|de)code_(boxes|single)$"},
+    ("torchvision.ops", "torchvision.ops.boxes", "torchvision.ops._box_convert",
+     "torchvision.models.detection._utils"))
+# scikit-learn's precision-recall curve and average precision, pycocotools' evaluation.
+DETECTION_METRICS = _rule_over(
+    "a library's precision-recall curve, average precision or COCO evaluation",
+    {"sklearn": r"^(average_precision_score|precision_recall_curve|auc|label_ranking_average_precision_score)$",
+     "pycocotools": r"^(cocoeval|coco)$"},
+    ("sklearn.metrics", "sklearn.metrics._ranking", "pycocotools.cocoeval", "pycocotools.coco"))
+
+
 def _as_rules(forbidden) -> tuple:
     if isinstance(forbidden, Rule):
         return (forbidden,)
