@@ -15,13 +15,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 def pytest_collection_modifyitems(config, items):
     """Schedule by file (``--dist loadgroup``): a notebook's cells, and a module's fixtures, stay on
-    one worker. The hostile-submission suite is the exception: one group per assignment, so the
-    batches of different assignments (a few minutes each) run on both workers."""
+    one worker. The hostile-submission suite and the assignment tests are the exception: one group
+    per assignment, so the batches of different assignments (minutes each) run on both workers."""
     import pytest
 
+    split = {"test_hostile_submissions.py": "graded", "test_assignments.py": None}
     for item in items:
         group = item.nodeid.split("::")[0]
         callspec = getattr(item, "callspec", None)
-        if group.endswith("test_hostile_submissions.py") and callspec is not None and "graded" in callspec.params:
-            group += f"[{callspec.params['graded']}]"
+        name = group.rsplit("/", 1)[-1]
+        if name in split and callspec is not None:
+            param = split[name]
+            if param is None:  # the assignment is the test's only parameter: its id
+                group += f"[{callspec.id}]"
+            elif param in callspec.params:
+                group += f"[{callspec.params[param]}]"
         item.add_marker(pytest.mark.xdist_group(group))

@@ -4,7 +4,7 @@
   and worked solutions (solutions/) are what the sources generate, byte for
   byte. After editing a source notebook, run
   ``python -m course.grading release --all`` and commit the result.
-- ``selftest --all``: every source notebook autogrades to full marks, every
+- ``selftest`` (one test per assignment): every source notebook autogrades to full marks, every
   released notebook to zero, and every wrong answer of its wrong_answers.json
   loses points on the tests it names. The score table is printed.
 """
@@ -37,8 +37,9 @@ def test_release_and_solutions_are_up_to_date():
         f"and commit:\n{proc.stdout}{proc.stderr}")
 
 
-def test_selftest_all_assignments():
-    proc = run("selftest", "--all", "--jobs", "2")
+@pytest.mark.parametrize("assignment", assignments(DEFAULT_COURSE_DIR))
+def test_selftest(assignment):
+    proc = run("selftest", assignment, "--jobs", "2")
     print(proc.stdout, proc.stderr)
     assert proc.returncode == 0, f"selftest failed:\n{proc.stdout}{proc.stderr}"
     assert "all OK" in proc.stdout
