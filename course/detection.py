@@ -1,4 +1,4 @@
-"""Detection post-processing: box coding against anchors, and non-maximum suppression.
+"""Detection building blocks: anchors and their matching to objects, box coding, non-maximum suppression.
 
 A detector such as Faster R-CNN, SSD or RetinaNet places many reference boxes,
 the *anchors*, at every position of a feature map (several sizes and aspect
@@ -32,6 +32,16 @@ turn this into a short list of boxes:
    :func:`batched_nms` does this separately per class, so a dog never
    suppresses the cat it stands next to.
 
+3. **Anchors and training targets** (lecture 10). :func:`cell_anchors` and
+   :func:`grid_anchors` place the anchors on a feature map's grid;
+   :func:`match_anchors` makes each anchor responsible for one object (IoU
+   >= 0.5, plus each object's best anchor) or for the background;
+   :func:`anchor_targets` writes down the class and the encoded box each
+   anchor should predict; :func:`postprocess_detections` turns a trained
+   network's per-anchor scores and offsets into detections (decode, score
+   threshold, per-class NMS, top k). :mod:`course.models.detector` builds a
+   small SSD on them.
+
 Boxes are ``(N, 4)`` float tensors in pixel ``xyxy`` (see :mod:`course.boxes`);
 IoU is :func:`course.metrics.box_iou`. Every function equals its torchvision
 counterpart (``torchvision.ops.nms``, ``torchvision.ops.batched_nms``,
@@ -56,7 +66,7 @@ import math
 
 import torch
 
-from ._checks import check_float, check_tensor
+from ._checks import check_float, check_int, check_pair, check_tensor
 from .boxes import _check_boxes
 from .metrics.detection import box_iou
 
@@ -320,3 +330,270 @@ def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor,
     w = torch.exp(dw) * wa
     h = torch.exp(dh) * ha
     return torch.stack([x - 0.5 * w, y - 0.5 * h, x + 0.5 * w, y + 0.5 * h], dim=1)
+
+
+# --------------------------------------------------------------------------
+# Anchors, matching, training targets, post-processing (lecture 10)
+# --------------------------------------------------------------------------
+#
+# A single-shot detector (SSD, YOLO, RetinaNet, Faster R-CNN's RPN) turns
+# detection into classification and regression of a fixed set of anchors:
+#
+# 1. place anchors on a grid over the image     cell_anchors, grid_anchors
+# 2. give every anchor an object or background  match_anchors
+# 3. write down what each anchor should predict anchor_targets
+#    (its class, and the box offsets encode_boxes gives)
+# 4. after the network: decode, threshold, NMS  postprocess_detections
+
+__all__ += ["cell_anchors", "grid_anchors", "match_anchors", "anchor_targets", "postprocess_detections"]
+
+
+def _check_positive_numbers(name: str, values) -> tuple[float, ...]:
+    """A non-empty tuple or list of finite numbers > 0, e.g. anchor sizes."""
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = (values,)
+    if not isinstance(values, (tuple, list)) or len(values) == 0:
+        raise TypeError(f"{name} must be a non-empty tuple of numbers > 0, got {type(values).__name__} {values!r}")
+    checked = tuple(check_float(f"{name}[{i}]", v, minimum=0.0, exclusive=True) for i, v in enumerate(values))
+    for i, v in enumerate(checked):
+        if not math.isfinite(v):
+            raise ValueError(f"{name}[{i}] must be a finite number > 0.0, got {v}")
+    return checked
+
+
+def cell_anchors(sizes, aspect_ratios=(1.0,), dtype=torch.float32) -> torch.Tensor:
+    """The anchors of one grid cell, centred on ``(0, 0)``: ``(A, 4)`` xyxy, ``A = len(aspect_ratios) * len(sizes)``.
+
+    An anchor of size ``s`` and aspect ratio ``r = h / w`` (height over width,
+    torchvision's convention: ``r = 2`` is a tall box, ``r = 0.5`` a wide one)
+    has the area of an ``s x s`` square::
+
+        w = s / sqrt(r)        h = s * sqrt(r)        (w * h = s^2, h / w = r)
+        anchor = (-w / 2, -h / 2, w / 2, h / 2)
+
+    Order: ratio-major, as torchvision's ``AnchorGenerator``: anchor
+    ``k = i * len(sizes) + j`` has ``aspect_ratios[i]`` and ``sizes[j]``.
+    (torchvision also rounds these corners to integers; this function does
+    not, so the anchors keep their exact area and ratio.)
+
+    >>> cell_anchors(sizes=(8, 16), aspect_ratios=(1.0, 4.0))
+    tensor([[ -4.,  -4.,   4.,   4.],
+            [ -8.,  -8.,   8.,   8.],
+            [ -2.,  -8.,   2.,   8.],
+            [ -4., -16.,   4.,  16.]])
+    """
+    sizes = _check_positive_numbers("sizes", sizes)
+    aspect_ratios = _check_positive_numbers("aspect_ratios", aspect_ratios)
+    scale = torch.tensor(sizes, dtype=torch.float64)
+    root = torch.tensor(aspect_ratios, dtype=torch.float64).sqrt()
+    w = (scale[None, :] / root[:, None]).reshape(-1)        # (ratios, sizes) -> ratio-major
+    h = (scale[None, :] * root[:, None]).reshape(-1)
+    return (torch.stack([-w, -h, w, h], dim=1) / 2).to(dtype)
+
+
+def grid_anchors(feature_size, image_size, sizes, aspect_ratios=(1.0,), *, offset: float = 0.5,
+                 dtype=torch.float32) -> torch.Tensor:
+    """Anchors at every position of an ``(H_f, W_f)`` feature map over an ``(H, W)`` image: ``(H_f * W_f * A, 4)`` xyxy.
+
+    Feature-map position ``(i, j)`` (row, column) looks at the image around
+    the centre ``((j + offset) * stride_x, (i + offset) * stride_y)`` with
+    ``stride_x = W / W_f`` and ``stride_y = H / H_f``: ``offset = 0.5`` puts
+    the anchors in the middle of their cell (SSD), ``offset = 0`` on its
+    top-left corner (torchvision's ``AnchorGenerator``). Every position gets
+    the ``A`` anchors of :func:`cell_anchors` (``sizes`` in pixels,
+    ``aspect_ratios`` ``h / w``), moved onto its centre.
+
+    Order, which a detection head must follow: row by row, column by column,
+    then the ``A`` cell anchors, so anchor ``(i * W_f + j) * A + k`` is cell
+    anchor ``k`` at ``(i, j)``. A head whose output ``(N, A * K, H_f, W_f)``
+    is permuted to ``(N, H_f, W_f, A * K)`` and reshaped to ``(N, H_f * W_f * A, K)``
+    lines up with it. Anchors near the border stick out of the image; they
+    are not clipped.
+
+    ``feature_size`` and ``image_size`` are ``(H, W)`` pairs or ints (square).
+    With ``offset=0`` and an image size divisible by the feature size, this
+    equals ``torchvision.models.detection.anchor_utils.AnchorGenerator`` with
+    ``sizes=(sizes,)`` and ``aspect_ratios=(aspect_ratios,)`` wherever its
+    rounding of :func:`cell_anchors` changes nothing.
+
+    >>> grid_anchors(feature_size=(1, 2), image_size=(8, 16), sizes=(4,))   # centres (4, 4) and (12, 4)
+    tensor([[ 2.,  2.,  6.,  6.],
+            [10.,  2., 14.,  6.]])
+    """
+    fh, fw = check_pair("feature_size", feature_size, minimum=1)
+    ih, iw = check_pair("image_size", image_size, minimum=1)
+    offset = check_float("offset", offset)
+    if not 0.0 <= offset <= 1.0:
+        raise ValueError(f"offset must be a number in [0, 1] (a position within a cell), got {offset}")
+    cell = cell_anchors(sizes, aspect_ratios, dtype=torch.float64)                 # (A, 4)
+    cy = (torch.arange(fh, dtype=torch.float64) + offset) * (ih / fh)
+    cx = (torch.arange(fw, dtype=torch.float64) + offset) * (iw / fw)
+    cy, cx = torch.meshgrid(cy, cx, indexing="ij")                                  # (H_f, W_f) each
+    centres = torch.stack([cx, cy, cx, cy], dim=-1).reshape(-1, 1, 4)               # (H_f * W_f, 1, 4)
+    return (centres + cell[None]).reshape(-1, 4).to(dtype)
+
+
+def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, iou_threshold: float = 0.5) -> torch.Tensor:
+    """Which ground-truth box each anchor is responsible for: ``(A,)`` int64, ``-1`` for background.
+
+    ``anchors`` ``(A, 4)`` and ``gt_boxes`` ``(G, 4)`` xyxy with positive
+    width and height. With ``IoU`` the ``(G, A)`` matrix of
+    :func:`course.metrics.box_iou`, two rules (SSD's):
+
+    1. **best ground truth per anchor**: anchor ``a`` takes the box ``g`` with
+       the highest ``IoU(g, a)``, if that IoU is ``>= iou_threshold``;
+    2. **best anchor per ground truth**: every box ``g`` also takes the
+       anchor(s) with its highest IoU, even below the threshold, so that no
+       object is left without an anchor (a small or oddly shaped object may
+       overlap no anchor by 0.5). Rule 2 overrides rule 1.
+
+    Every other anchor is background (``-1``). Ties:
+
+    - an anchor whose highest IoU is shared by several boxes takes the
+      lowest-indexed of them;
+    - a box whose highest IoU is shared by several anchors (an object
+      centred between two anchors) takes all of them, as torchvision's
+      ``Matcher(allow_low_quality_matches=True)``;
+    - an anchor that is the best anchor of several boxes goes to the one
+      it overlaps most (lowest index on ties): the other box can then
+      remain without an anchor. That is the only way a box gets none,
+      besides overlapping no anchor at all (highest IoU 0, when no anchor
+      is forced).
+
+    IoUs are compared with the threshold in the boxes' dtype. No ground truth
+    (``G = 0``): every anchor is background. The positive anchors (``>= 0``)
+    are exactly those of ``torchvision.models.detection._utils.Matcher(t, t,
+    allow_low_quality_matches=True)`` when every box overlaps some anchor;
+    torchvision gives a rule-2 anchor to its own best box instead.
+
+    >>> anchors = torch.tensor([[0., 0., 10., 10.], [10., 0., 20., 10.], [30., 0., 40., 10.]])
+    >>> gt = torch.tensor([[1., 0., 11., 10.],      # IoU 0.82 with anchor 0
+    ...                    [26., 0., 32., 10.]])    # small: best IoU 0.14, with anchor 2
+    >>> match_anchors(anchors, gt)                  # anchor 2 is forced onto box 1
+    tensor([ 0, -1,  1])
+    """
+    _check_boxes("anchors", anchors, xyxy=True)
+    _check_positive_size("anchors", anchors)
+    _check_boxes("gt_boxes", gt_boxes, xyxy=True)
+    _check_positive_size("gt_boxes", gt_boxes)
+    iou_threshold = _check_iou_threshold(iou_threshold)
+    matched = torch.full((len(anchors),), -1, dtype=torch.int64, device=anchors.device)
+    if len(gt_boxes) == 0 or len(anchors) == 0:
+        return matched
+    iou = box_iou(gt_boxes.to(anchors.dtype), anchors)                              # (G, A)
+    index = torch.arange(len(gt_boxes), device=anchors.device)[:, None]            # (G, 1)
+    none = len(gt_boxes)                                                            # "no box" for amin
+
+    # Rule 1: each anchor's best box (the lowest index among equal IoUs), kept if good enough.
+    best_iou = iou.amax(dim=0)                                                      # (A,)
+    best_gt = torch.where(iou == best_iou, index, none).amin(dim=0)
+    matched = torch.where(best_iou >= iou_threshold, best_gt, matched)
+
+    # Rule 2: each box's best anchor(s); a box that overlaps no anchor forces nothing.
+    highest = iou.amax(dim=1, keepdim=True)                                         # (G, 1)
+    forced = (iou == highest) & (highest > 0)                                       # (G, A)
+    forced_iou = torch.where(forced, iou, -1.0)
+    forcing_best = forced_iou.amax(dim=0)                                           # (A,)
+    forcing_gt = torch.where(forced & (forced_iou == forcing_best), index, none).amin(dim=0)
+    return torch.where(forced.any(dim=0), forcing_gt, matched)
+
+
+def anchor_targets(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torch.Tensor,
+                   iou_threshold: float = 0.5, weights=(1.0, 1.0, 1.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a single-shot detector should predict at each anchor: ``(labels (A,) int64, deltas (A, 4))``.
+
+    ``gt_labels`` ``(G,)`` integer classes ``>= 1`` of ``gt_boxes`` ``(G, 4)``.
+    With ``m = match_anchors(anchors, gt_boxes, iou_threshold)``:
+
+    - ``labels[a] = gt_labels[m[a]]`` for a positive anchor, ``0`` (background) otherwise;
+    - ``deltas[a] = encode_boxes(gt_boxes[m[a]], anchors[a], weights)`` for a
+      positive anchor (so ``decode_boxes(deltas[a], anchors[a])`` is its box),
+      ``0`` otherwise (a background anchor has no box to regress to; the
+      box loss skips it).
+
+    ``deltas`` has the anchors' dtype.
+
+    >>> anchors = torch.tensor([[0., 0., 10., 10.], [10., 0., 20., 10.]])
+    >>> labels, deltas = anchor_targets(anchors, torch.tensor([[11., 0., 21., 10.]]), torch.tensor([2]))
+    >>> labels, deltas
+    (tensor([0, 2]), tensor([[0.0000, 0.0000, 0.0000, 0.0000],
+            [0.1000, 0.0000, 0.0000, 0.0000]]))
+    """
+    matched = match_anchors(anchors, gt_boxes, iou_threshold)
+    check_tensor("gt_labels", gt_labels, ndim=1, integer=True)
+    _check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
+    if (gt_labels < 1).any():
+        i = int((gt_labels < 1).nonzero()[0, 0])
+        raise ValueError(f"gt_labels must be classes >= 1 (0 is the background), got gt_labels[{i}] = {int(gt_labels[i])}")
+    positive = matched >= 0
+    labels = torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device)
+    labels[positive] = gt_labels.to(anchors.device)[matched[positive]]
+    deltas = torch.zeros(len(anchors), 4, dtype=anchors.dtype, device=anchors.device)
+    if positive.any():
+        deltas[positive] = encode_boxes(gt_boxes.to(anchors.dtype)[matched[positive]], anchors[positive], weights)
+    return labels, deltas
+
+
+def postprocess_detections(scores: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, *,
+                           score_threshold: float = 0.05, iou_threshold: float = 0.45, top_k: int = 100,
+                           candidates_per_class: int = 200, image_size=None,
+                           weights=(1.0, 1.0, 1.0, 1.0)) -> dict[str, torch.Tensor]:
+    """From one image's per-anchor predictions to a short list of detections (SSD's post-processing).
+
+    ``scores`` ``(A, C + 1)``: class probabilities of each anchor (for
+    example ``logits.softmax(-1)``), column 0 the background (not used);
+    ``deltas`` ``(A, 4)``: predicted box offsets; ``anchors`` ``(A, 4)`` xyxy.
+
+    1. decode every anchor's box: ``decode_boxes(deltas, anchors, weights)``,
+       clipped to the image if ``image_size = (H, W)`` is given
+       (``0 <= x <= W``, ``0 <= y <= H``);
+    2. every (anchor, class ``c >= 1``) pair with ``scores[a, c] > score_threshold``
+       is a candidate box of class ``c`` with that score; keep the best
+       ``candidates_per_class`` of each class (stable: ties in anchor order),
+       and drop boxes left with zero width or height;
+    3. :func:`batched_nms` with ``iou_threshold``: per class, a box that
+       overlaps a better one by more than the threshold is a duplicate;
+    4. keep the ``top_k`` best.
+
+    Returns ``{"boxes": (K, 4), "scores": (K,), "labels": (K,) int64}`` in
+    decreasing score, the format of ``course.metrics.mean_average_precision``.
+    An anchor may appear under several classes (each with its own score).
+
+    >>> anchors = torch.tensor([[0., 0., 10., 10.], [1., 0., 11., 10.], [20., 20., 30., 30.]])
+    >>> scores = torch.tensor([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.4, 0.0, 0.6]])   # background, class 1, class 2
+    >>> out = postprocess_detections(scores, torch.zeros(3, 4), anchors)
+    >>> out["labels"], out["scores"]                # anchor 1 is a duplicate of anchor 0
+    (tensor([1, 2]), tensor([0.9000, 0.6000]))
+    """
+    check_tensor("scores", scores, ndim=2, floating=True)
+    if scores.shape[1] < 2:
+        raise ValueError(f"scores must have shape (A, C + 1): a background column and at least one class, "
+                         f"got shape {tuple(scores.shape)}")
+    _check_boxes("deltas", deltas)
+    _check_same_length("scores", scores, "deltas", deltas)
+    score_threshold = check_float("score_threshold", score_threshold)
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must be a number in [0, 1], got {score_threshold}")
+    iou_threshold = _check_iou_threshold(iou_threshold)
+    top_k = check_int("top_k", top_k, minimum=1)
+    candidates_per_class = check_int("candidates_per_class", candidates_per_class, minimum=1)
+
+    boxes = decode_boxes(deltas, anchors, weights)                                  # checks anchors
+    if image_size is not None:
+        height, width = check_pair("image_size", image_size, minimum=1)
+        limit = boxes.new_tensor([width, height, width, height])
+        boxes = torch.minimum(boxes.clamp(min=0), limit)
+
+    kept_boxes, kept_scores, kept_labels = [], [], []
+    for c in range(1, scores.shape[1]):
+        candidates = torch.nonzero(scores[:, c] > score_threshold).squeeze(1)
+        order = torch.argsort(scores[candidates, c], descending=True, stable=True)[:candidates_per_class]
+        candidates = candidates[order]
+        box = boxes[candidates]
+        proper = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
+        kept_boxes.append(box[proper])
+        kept_scores.append(scores[candidates[proper], c])
+        kept_labels.append(torch.full((int(proper.sum()),), c, dtype=torch.int64, device=scores.device))
+    boxes, box_scores, labels = torch.cat(kept_boxes), torch.cat(kept_scores), torch.cat(kept_labels)
+    keep = batched_nms(boxes, box_scores, labels, iou_threshold)[:top_k]
+    return {"boxes": boxes[keep], "scores": box_scores[keep], "labels": labels[keep]}

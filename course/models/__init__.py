@@ -9,6 +9,8 @@
 * ``mobilenet``: ``MobileNetV1`` (Tables 1, 4, 6 and 7 of the paper), ``MobileNetV2`` /
   ``mobilenet_v2`` (Table 2 of its paper; torchvision's parameters and function).
 * ``segmentation``: ``FCN`` (32s/16s/8s), ``SegNet``, ``UNet``.
+* ``detector``: ``TinySSD``, a small single-shot detector (lecture 10), and its
+  ``detection_loss`` (hard-negative mining + smooth L1).
 
 Classification networks expose their convolutional trunk as ``.features``, so
 ``course.receptive.receptive_field(net.features)`` answers for the trunk.
@@ -27,6 +29,7 @@ from course.models.blocks import (
     conv_bn_relu,
 )
 from course.models.classic import LeNet5, ResNet, resnet18, resnet50, vgg16
+from course.models.detector import BOX_WEIGHTS, TinySSD, detection_loss, positive_accuracy
 from course.models.mobilenet import MOBILENET_V1_LAYERS, MOBILENET_V2_SETTINGS, MobileNetV1, MobileNetV2, mobilenet_v2
 from course.models.segmentation import FCN, VGG16_CONFIG, SegNet, UNet, bilinear_kernel
 
@@ -56,4 +59,8 @@ __all__ = [
     "UNet",
     "bilinear_kernel",
     "VGG16_CONFIG",
+    "TinySSD",
+    "detection_loss",
+    "positive_accuracy",
+    "BOX_WEIGHTS",
 ]

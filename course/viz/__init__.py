@@ -49,3 +49,8 @@ __all__ = [
     "show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation", "receptive_field_figure",
     "show_boxes", "pr_curve_figure",
 ]
+
+# lecture 10, object detectors: anchors, matching, per-class PR curves of a detector
+from course.viz.detectors import detection_pr_curves, detection_pr_figure, show_anchors, show_matches  # noqa: E402
+
+__all__ += ["show_anchors", "show_matches", "detection_pr_curves", "detection_pr_figure"]
