@@ -16,6 +16,10 @@ checkerboard artefacts          :func:`checkerboard_figure`, :func:`checkerboard
 images and segmentation         :func:`show_images`, :func:`show_segmentation`
 receptive fields                :func:`receptive_field_figure`
 detection                       :func:`show_boxes`, :func:`pr_curve_figure`
+interpreting networks           :func:`show_maps`, :func:`filters_figure`, :func:`feature_maps_figure`,
+                                :func:`randomization_figure`
+object detectors                :func:`show_anchors`, :func:`show_matches`, :func:`detection_pr_curves`,
+                                :func:`detection_pr_figure`
 drawing helpers                 :mod:`course.viz.grids`
 ==============================  =============================================
 
@@ -49,6 +53,11 @@ __all__ = [
     "show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation", "receptive_field_figure",
     "show_boxes", "pr_curve_figure",
 ]
+
+# Lecture 09, interpreting networks: maps over images, filters, feature maps, the randomisation check.
+from course.viz.explain import feature_maps_figure, filters_figure, randomization_figure, show_maps  # noqa: E402
+
+__all__ += ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure"]
 
 # lecture 10, object detectors: anchors, matching, per-class PR curves of a detector
 from course.viz.detectors import detection_pr_curves, detection_pr_figure, show_anchors, show_matches  # noqa: E402

@@ -1,0 +1,265 @@
+"""Figures of lecture 09: what a network looks at.
+
+- :func:`show_maps`: images in a row, and under them one row per method of
+  their maps (saliency, occlusion, CAM, Grad-CAM, ... from
+  :mod:`course.explain`) laid over the image, the maximum of each map
+  marked, the object's mask outlined.
+- :func:`filters_figure`: the filters of a first convolution layer as small
+  images (colour for RGB input).
+- :func:`feature_maps_figure`: the channels of one layer's output for one image.
+- :func:`randomization_figure`: the rank correlation between the maps of a
+  trained network and of copies with more and more layers re-initialised
+  (the sanity check of Adebayo et al.).
+
+Each returns a ``Figure``, closed in pyplot. Artists carry gids so tests can
+find them: ``"map"`` (the overlaid map image), ``"peak"`` (the marker at the
+map's maximum), ``"mask"`` (the mask outline), ``"filter"`` and
+``"feature-map"`` (the small images), and one line per method in
+:func:`randomization_figure`, with the method's name as gid.
+
+>>> images = torch.rand(2, 3, 8, 8)
+>>> maps = torch.zeros(2, 8, 8); maps[:, 2, 5] = 1.0
+>>> fig = show_maps(images, {"a method": maps})
+>>> [line.get_xydata().tolist() for line in fig.axes[2].lines if line.get_gid() == "peak"]
+[[[5.0, 2.0]]]
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from course._checks import check_choice, check_float, check_int
+from course.viz.images import _to_image
+
+__all__ = ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure"]
+
+
+def _as_batch(name: str, value, ndim: int) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dim() == ndim - 1:
+        value = value[None]
+    if value.dim() != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions (a batch), got shape {tuple(value.shape)}")
+    return value.detach().cpu()
+
+
+def _grey(picture: np.ndarray) -> np.ndarray:
+    """The luminance of an ``(H, W, 3)`` image (or the ``(H, W)`` image itself)."""
+    return picture if picture.ndim == 2 else picture @ np.array([0.299, 0.587, 0.114])
+
+
+def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, alpha: float = 0.6,
+              size: float = 1.1, show_images: bool = True):
+    """Images in the first row, then one row per method: its maps over the images.
+
+    Args:
+        images: ``(N, C, H, W)`` (or one ``(C, H, W)``) images, C = 1 or 3.
+        maps: a dict ``{row name: (N, H, W) tensor}``, or one ``(N, H, W)``
+            tensor (a row named ``"map"``). Each map is drawn over the image
+            in grey, scaled by its own largest absolute value: non-negative
+            maps with the ``"jet"`` colour map from 0 (transparent-looking blue)
+            to the maximum (red), signed maps (an occlusion map can be
+            negative) with ``"RdBu_r"``, white at 0.
+        masks: ``(N, H, W)`` bool, outlined in white on every panel (gid ``"mask"``), or None.
+        titles: one string per image (column titles), or None.
+        mark_peak: mark each map's maximum (the first in row-major order, as
+            :func:`course.explain.pointing_game` picks it) with a ``+`` (gid ``"peak"``).
+        alpha: opacity of the maps over the images.
+        size: width of one panel in inches (the figure stays <= 8 in wide).
+        show_images: False leaves out the first row (for instance when every
+            column shows the same image, with maps of different classes).
+
+    Returns a ``Figure``; ``fig.axes`` runs row by row. The overlay is the
+    axes' second image (gid ``"map"``), holding the scaled map.
+    """
+    images = _as_batch("images", images, 4)
+    n = len(images)
+    if isinstance(maps, torch.Tensor):
+        maps = {"map": maps}
+    if not isinstance(maps, dict) or not maps:
+        raise TypeError(f"maps must be a non-empty dict {{name: (N, H, W) tensor}} or a tensor, "
+                        f"got {type(maps).__name__}")
+    shape = (n,) + tuple(images.shape[2:])
+    rows = {}
+    for name, value in maps.items():
+        value = _as_batch(f"maps[{name!r}]", value, 3)
+        if tuple(value.shape) != shape:
+            raise ValueError(f"maps[{name!r}] must have shape {shape} (one map per image), got {tuple(value.shape)}")
+        rows[str(name)] = value.double()
+    if masks is not None:
+        masks = _as_batch("masks", masks, 3)
+        if masks.dtype != torch.bool or tuple(masks.shape) != shape:
+            raise ValueError(f"masks must be a bool tensor of shape {shape}, got {masks.dtype} {tuple(masks.shape)}")
+    if titles is not None:
+        titles = [str(t) for t in titles]
+        if len(titles) != n:
+            raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    alpha = check_float("alpha", alpha, minimum=0.0)
+    if not isinstance(show_images, bool):
+        raise TypeError(f"show_images must be True or False, got {type(show_images).__name__}")
+    size = min(check_float("size", size, minimum=0, exclusive=True), 7.0 / n)
+
+    label_width = 0.9
+    first = 1 if show_images else 0                 # the row of the first map
+    nrows = first + len(rows)
+    title_space = 0.3 if titles is not None else 0.08
+    fig, axes = plt.subplots(nrows, n, figsize=(label_width + size * n, size * nrows + title_space), squeeze=False)
+    plt.close(fig)
+    fig.subplots_adjust(left=label_width / fig.get_figwidth(), right=0.995, bottom=0.01,
+                        top=1 - title_space / fig.get_figheight(), wspace=0.04, hspace=0.04)
+    pictures = [_to_image(f"images[{i}]", image) for i, image in enumerate(images)]
+    for i, picture in enumerate(pictures):
+        if show_images:
+            axes[0, i].imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        if titles is not None:
+            axes[0, i].set_title(titles[i], fontsize=8)
+    if show_images:
+        axes[0, 0].text(-0.06, 0.5, "image", transform=axes[0, 0].transAxes, ha="right", va="center", fontsize=8)
+    for r, (name, values) in enumerate(rows.items(), start=first):
+        axes[r, 0].text(-0.06, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=8,
+                        gid="row-title")
+        for i in range(n):
+            ax = axes[r, i]
+            value = values[i].numpy()
+            scale = np.abs(value).max()
+            scaled = value / scale if scale > 0 else np.zeros_like(value)
+            ax.imshow(_grey(pictures[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if value.min() < 0:
+                ax.imshow(scaled, cmap="RdBu_r", vmin=-1, vmax=1, alpha=alpha, interpolation="nearest", gid="map")
+            else:
+                ax.imshow(scaled, cmap="jet", vmin=0, vmax=1, alpha=alpha, interpolation="nearest", gid="map")
+            if mark_peak and value.max() > value.min():
+                row, col = divmod(int(value.argmax()), value.shape[1])
+                ax.plot([col], [row], "+", color="white", markersize=9, markeredgewidth=2, gid="peak")
+    for r in range(nrows):
+        for i in range(n):
+            ax = axes[r, i]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if masks is not None and masks[i].any():
+                contour = ax.contour(masks[i].double().numpy(), levels=[0.5], colors="white", linewidths=0.8)
+                contour.set_gid("mask")
+    return fig
+
+
+def filters_figure(weight, *, ncols: int = 8, scale: str = "filter", size: float = 0.55):
+    """The filters of a convolution layer, ``(C_out, C_in, kH, kW)`` with ``C_in`` 1 or 3, as small images.
+
+    A weight of 0 is mid-grey; positive weights are bright, negative dark (for
+    RGB filters, per colour channel: a filter that is red in the picture
+    responds to red). ``scale="filter"``: each filter is scaled by its own
+    largest absolute weight, to show its pattern; ``"all"``: one scale for
+    all, to compare their strengths. Each panel is an image with gid ``"filter"``.
+
+    Returns a ``Figure`` with one axes per filter, ``ncols`` per row.
+    """
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4 or weight.shape[1] not in (1, 3):
+        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"weight must be convolution filters (C_out, C_in, kH, kW) with C_in = 1 or 3, got {got}")
+    check_choice("scale", scale, ("filter", "all"))
+    ncols = check_int("ncols", ncols, minimum=1)
+    size = check_float("size", size, minimum=0, exclusive=True)
+    w = weight.detach().cpu().double()
+    count = len(w)
+    if scale == "filter":
+        largest = w.abs().flatten(1).amax(dim=1).view(-1, 1, 1, 1)
+    else:
+        largest = w.abs().max().expand(count, 1, 1, 1)
+    shown = 0.5 + 0.5 * w / torch.where(largest > 0, largest, torch.ones_like(largest))
+    ncols = min(ncols, count)
+    nrows = -(-count // ncols)
+    size = min(size, 8.0 / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    plt.close(fig)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99, wspace=0.08, hspace=0.08)
+    for k, ax in enumerate(axes.flat):
+        if k >= count:
+            fig.delaxes(ax)
+            continue
+        picture = shown[k, 0].numpy() if w.shape[1] == 1 else shown[k].permute(1, 2, 0).numpy()
+        ax.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest", gid="filter")
+        ax.set_axis_off()
+    return fig
+
+
+def feature_maps_figure(maps, *, max_maps: int = 16, ncols: int = 8, size: float = 0.8, title=None):
+    """The first ``max_maps`` channels of one image's feature maps ``(K, h, w)`` (or ``(1, K, h, w)``).
+
+    All channels share one colour scale (``"viridis"``, from the smallest to
+    the largest value shown), so a channel that stays dark is one this image
+    does not excite. Each panel (gid ``"feature-map"``) is titled with its
+    channel number. ``title`` goes above the figure.
+    """
+    if isinstance(maps, torch.Tensor) and maps.dim() == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3:
+        got = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"maps must be the feature maps (K, h, w) of one image, got {got}")
+    max_maps = check_int("max_maps", max_maps, minimum=1)
+    ncols = check_int("ncols", ncols, minimum=1)
+    size = check_float("size", size, minimum=0, exclusive=True)
+    shown = maps.detach().cpu().double()[:max_maps]
+    count = len(shown)
+    low, high = float(shown.min()), float(shown.max())
+    ncols = min(ncols, count)
+    nrows = -(-count // ncols)
+    size = min(size, 8.0 / ncols)
+    top_space = 0.25 + (0.25 if title is not None else 0.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.2) * nrows + top_space - 0.2),
+                             squeeze=False)
+    plt.close(fig)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - top_space / fig.get_figheight(),
+                        wspace=0.06, hspace=0.3)
+    for k, ax in enumerate(axes.flat):
+        if k >= count:
+            fig.delaxes(ax)
+            continue
+        ax.imshow(shown[k].numpy(), cmap="viridis", vmin=low, vmax=high if high > low else low + 1,
+                  interpolation="nearest", gid="feature-map")
+        ax.set_title(str(k), fontsize=7, pad=2)
+        ax.set_axis_off()
+    if title is not None:
+        fig.suptitle(str(title), fontsize=9)
+    return fig
+
+
+def randomization_figure(layer_names, correlations, *, title=None):
+    """Rank correlation with the trained network's maps, against the layers re-initialised so far.
+
+    Args:
+        layer_names: the x axis, left to right: for example ``["trained",
+            "classifier.fc", "features.conv3.conv", ...]``, the last layer
+            re-initialised at each step of :func:`course.explain.cascading_randomization`.
+        correlations: ``{method name: one number per layer name}`` (mean rank
+            correlations, in ``[-1, 1]``; ``nan`` leaves a gap). One line per
+            method, with the method's name as gid.
+        title: axes title.
+
+    Returns a ``Figure`` with one axes.
+    """
+    names = [str(name) for name in layer_names]
+    if not names:
+        raise ValueError("layer_names must name at least one step, got none")
+    if not isinstance(correlations, dict) or not correlations:
+        raise TypeError(f"correlations must be a non-empty dict {{method: values}}, got {type(correlations).__name__}")
+    fig, ax = plt.subplots(figsize=(6.0, 2.8))
+    plt.close(fig)
+    for k, (method, values) in enumerate(correlations.items()):
+        values = np.asarray(torch.as_tensor(values, dtype=torch.float64).cpu(), dtype=float)
+        if values.shape != (len(names),):
+            raise ValueError(f"correlations[{method!r}] must have one value per layer name ({len(names)}), "
+                             f"got shape {values.shape}")
+        ax.plot(range(len(names)), values, marker="o", color=f"C{k}", label=str(method), gid=str(method))
+    ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("rank correlation\nwith the trained maps", fontsize=8)
+    ax.set_xlabel("re-initialised down to this layer (top first)", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    if title is not None:
+        ax.set_title(str(title), fontsize=9)
+    fig.tight_layout()
+    return fig
