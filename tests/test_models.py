@@ -660,3 +660,15 @@ def test_mobilenet_v2_is_torchvisions_network():
     torch.testing.assert_close(ours(x), theirs(x))
     field = receptive_field(ours.features, input_size=(1, 3, 224, 224))
     assert (field.size, field.stride) == (491, 32)
+
+
+def test_fcn_batch_norm_trunk_is_vgg16_bn_layout():
+    """FCN(batch_norm=True).features has the layers and parameter shapes of torchvision's vgg16_bn."""
+    from course.models import FCN
+
+    with torch.device("meta"):
+        ours = FCN(21, "8s", batch_norm=True).features
+        theirs = torchvision.models.vgg16_bn(weights=None).features
+    assert [type(m) for m in ours] == [type(m) for m in theirs]
+    assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
+    assert FCN(3, "8s", width=1 / 16)._pool3_end == 17 and FCN(3, "8s", width=1 / 16)._pool4_end == 24
