@@ -8,10 +8,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Two workers for the two cores of the reference machine. conftest.py groups the
-# tests by file (nbval notebooks must not be split across workers), except the
-# hostile-submission suite, which gets one group per assignment.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two workers for the two cores of the reference machine, scheduled by scope: a
+# test module (or class) and a notebook's cells stay on one worker (nbval cells
+# must not be split). The hostile-submission suite has one class per assignment.
+# (--dist loadgroup does not group with pytest 9.2 and xdist 3.8: tests are split.)
+PYTEST_ARGS ?= -n 2 --dist loadscope
 
 .PHONY: setup lab test benchmarks clean
 

@@ -37,7 +37,6 @@ def test_release_and_solutions_are_up_to_date():
         f"and commit:\n{proc.stdout}{proc.stderr}")
 
 
-@pytest.mark.parametrize("assignment", assignments(DEFAULT_COURSE_DIR))
 def test_selftest(assignment):
     proc = run("selftest", assignment, "--jobs", "2")
     print(proc.stdout, proc.stderr)
@@ -67,7 +66,6 @@ def _test_cells(cells):
     return [c for c in cells if c.cell_type == "code" and _grading(c).get("grade") and not _grading(c).get("solution")]
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_partial_credit_and_not_attempted_conventions(path):
     cells = _cells(path)
     tests = _test_cells(cells)
@@ -81,7 +79,6 @@ def test_partial_credit_and_not_attempted_conventions(path):
     assert setup and "show_not_attempted()" in setup[0].source
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_written_answer_has_model_answer_and_rubric(path):
     answers = [c for c in _cells(path) if c.cell_type == "markdown" and _grading(c).get("grade")]
     assert answers, f"{path.stem} has no manually graded written answer"
@@ -91,7 +88,6 @@ def test_written_answer_has_model_answer_and_rubric(path):
         assert f"**Rubric ({points} point" in cell.source, "the rubric states how the points split"
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_released_notebook_runs_all_and_says_not_attempted(path, tmp_path):
     """Run All on the student's version: every test cell says "not attempted yet", nothing else fails;
     the worked solution: every test cell says it passed."""
@@ -141,7 +137,6 @@ def _sample_submissions(path):
     return subs
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_plain_nbgrader_gives_the_same_scores_as_course_admin(path, tmp_path):
     """`nbgrader autograde` in a copy of assignments/ (the course's nbgrader_config.py) and course-admin's
     grade_batch agree cell by cell on honest submissions. (Plain nbgrader runs the tests in the student's
@@ -182,3 +177,31 @@ def test_plain_nbgrader_gives_the_same_scores_as_course_admin(path, tmp_path):
     full = sum(plain["solution"].values())
     assert full > 0 and sum(plain["release"].values()) == 0
     assert all(sum(plain[s].values()) < full for s in subs if s not in ("solution", "release"))
+
+
+# --------------------------------------------------------------------------
+# One test class per assignment: `make test` distributes by scope (module or
+# class), so the selftests and nbgrader runs of different assignments run on
+# both workers.
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def path(request):
+    """The assignment's source notebook (the test class says which)."""
+    return request.cls.SOURCE
+
+
+@pytest.fixture
+def assignment(path):
+    return path.parent.name
+
+
+_PER_ASSIGNMENT = {name: fn for name, fn in list(globals().items())
+                   if name.startswith("test_") and callable(fn) and name != "test_release_and_solutions_are_up_to_date"}
+for _source in SOURCES:
+    _name = "TestAssignment_" + _source.parent.name
+    globals()[_name] = type(_name, (), {"SOURCE": _source,
+                                        **{name: staticmethod(fn) for name, fn in _PER_ASSIGNMENT.items()}})
+for _name in _PER_ASSIGNMENT:
+    del globals()[_name]
+

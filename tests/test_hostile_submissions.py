@@ -441,10 +441,11 @@ def sha(path: Path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS)
+@pytest.fixture(scope="class")
 def graded(tmp_path_factory, request):
+    """One hostile batch per test class, that is per assignment (see the classes at the end)."""
     base = tmp_path_factory.mktemp("hostile")
-    a = Assignment(base, request.param)
+    a = Assignment(base, request.cls.ASSIGNMENT)
     shm_before = _sysv_segments()
     sandboxed = sandbox_problem() is None
     folder = base / "submitted"
@@ -659,3 +660,15 @@ def test_memory_and_output_are_capped(graded):
     errors = {o.ename for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"}
     assert "MemoryError" in errors  # bytearray(30 GiB) under the kernel's memory limit
     assert "RuntimeError" in errors or "OutOfMemoryError" in errors  # torch.empty(30 GiB)
+
+
+# One test class per assignment, holding every test above: `make test` distributes by scope
+# (module, or class), so the batches of different assignments run on both workers.
+_TESTS = {name: fn for name, fn in list(globals().items()) if name.startswith("test_") and callable(fn)}
+for _assignment in ASSIGNMENTS:
+    _name = "TestHostile_" + _assignment
+    globals()[_name] = type(_name, (), {"ASSIGNMENT": _assignment,
+                                        **{name: staticmethod(fn) for name, fn in _TESTS.items()}})
+for _name in _TESTS:
+    del globals()[_name]
+
