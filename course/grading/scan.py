@@ -115,7 +115,8 @@ Pattern                                        Severity      Why
 ``course.grading``                             TAMPERED      touches the grading package (its checks
                                                              or its guard)
 ``course.grading.{check_*,CheckFailure,``      (allowed)     the checks, imported as the assignment's
-``NotYourOwnCode,warnings_to_stdout}``,                      first cell does
+``NotYourOwnCode,warnings_to_stdout,``                       first cell does
+``show_not_attempted,passed}``,
 ``course.grading.checks.{...}``
 ``"course.grading"``                           TAMPERED      names the grading package in a string (to
                                                              reach it indirectly)
@@ -293,8 +294,9 @@ PATTERNS: tuple[tuple[tuple[str, ...], Status | None, str], ...] = (
     (("pkgutil", "importlib.resources"), R, "reads files of installed packages"),
     # The course
     (("course.grading",), T, "touches the grading package (its checks or its guard)"),
-    (("course.grading.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout}",
-      "course.grading.checks.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout}"), None,
+    (("course.grading.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed}",
+      "course.grading.checks.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed}"),
+     None,
      "the checks, imported as the assignment's first cell does"),
     (('"course.grading"',), T, "names the grading package in a string (to reach it indirectly)"),
     (("course.grading =",), T, "changes the grading package (its checks or its guard)"),
