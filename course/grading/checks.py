@@ -18,6 +18,10 @@ The checks:
   the course's reference or the PyTorch operation the exercise asks to write
   (see :mod:`course.grading.guard`).
 
+The lectures' ungraded "your turn" exercises use :func:`self_check` and
+:func:`self_check_function` instead: they print one line (correct, wrong with
+expected and got, or not attempted yet) and never raise, so *Run All* goes on.
+
 Every check returns ``None``. That is on purpose: nbgrader reads the value of
 a test cell's last line as a partial score, so a check that returned a number
 could change a grade.
@@ -46,6 +50,8 @@ __all__ = [
     "warnings_to_stdout",
     "show_not_attempted",
     "passed",
+    "self_check",
+    "self_check_function",
 ]
 
 
@@ -142,7 +148,7 @@ def check_equal(name: str, got, expected) -> None:
     >>> check_equal("conv_output_size(5, 3, stride=2)", 3, 2)
     Traceback (most recent call last):
     ...
-    course.grading.checks.CheckFailure: conv_output_size(5, 3, stride=2): expected 2, got 3
+    course.grading.failures.CheckFailure: conv_output_size(5, 3, stride=2): expected 2, got 3
     """
     problem = _difference(got, expected)
     if problem is not None:
@@ -374,3 +380,106 @@ def show_not_attempted() -> None:
 def passed(name: str) -> None:
     """Print that every check of a test cell passed (the last line of each test cell)."""
     print(f"\u2714 {name}: every check in this cell passed.")
+
+
+# --------------------------------------------------------------------------
+# Self-checks for the lectures' "your turn" exercises (ungraded)
+# --------------------------------------------------------------------------
+
+def _not_attempted_line(name: str) -> str:
+    return (f"\u2026 {name}: {NOT_ATTEMPTED}. Write your answer in the cell above (replace the ... or the "
+            "raise NotImplementedError()), run it, then run this cell again.")
+
+
+def _compare(name: str, got, expected, rel_tol: float, abs_tol: float) -> None:
+    """Raise CheckFailure unless ``got`` matches ``expected`` (tensors and floats within the tolerances)."""
+    if isinstance(expected, torch.Tensor):
+        check_tensor_close(name, got, expected, atol=abs_tol, rtol=rel_tol)
+    elif isinstance(expected, numbers.Real) and not isinstance(expected, (bool, numbers.Integral)):
+        check_close(name, got, expected, rel_tol=rel_tol, abs_tol=abs_tol)
+    else:
+        check_equal(name, got, expected)
+
+
+def _verdict(name: str, compare, correct: str = "correct.") -> None:
+    """Run ``compare()`` and print one line: correct, wrong (expected vs got) or not attempted yet."""
+    try:
+        compare()
+    except NotImplementedError:
+        print(_not_attempted_line(name))
+    except CheckFailure as failure:
+        print(f"\u2718 {failure}")
+    except Exception as error:  # the student's code failed: say so, but let Run All go on
+        print(f"\u2718 {name}: your code raised {type(error).__name__}: {short_repr(str(error), 300)}")
+    else:
+        print(f"\u2714 {name}: {correct}")
+
+
+def self_check(name: str, answer, expected, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
+    """Say at once whether a lecture exercise's ``answer`` equals ``expected``; prints one line, never raises.
+
+    ``answer`` is ``...`` (Ellipsis) until the student writes one: that prints
+    "not attempted yet". Ints, bools, strings, tuples and lists must be equal;
+    floats and tensors agree within ``rel_tol`` / ``abs_tol``.
+
+    >>> self_check("output size", ..., 3)
+    \u2026 output size: not attempted yet. Write your answer in the cell above (replace the ... or the raise NotImplementedError()), run it, then run this cell again.
+    >>> self_check("output size", 4, 3)
+    \u2718 output size: expected 3, got 4
+    >>> self_check("output size", 3, 3)
+    \u2714 output size: correct.
+    """
+    if answer is Ellipsis:
+        print(_not_attempted_line(name))
+        return None
+    _verdict(name, lambda: _compare(name, answer, expected, rel_tol, abs_tol))
+    return None
+
+
+def _call_text(name: str, args: tuple, kwargs: dict) -> str:
+    parts = [short_repr(a, 60) for a in args] + [f"{k}={short_repr(v, 60)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def self_check_function(name: str, fn, reference, cases, *, rel_tol: float = 1e-6,
+                        abs_tol: float = 1e-9) -> None:
+    """Call the student's ``fn`` and the course's ``reference`` on each case; print one line, never raise.
+
+    ``cases`` is a list of argument tuples (or ``(args, kwargs)`` pairs when
+    an element is a tuple whose second item is a dict). The first case that
+    differs is named with its arguments; a stub that raises
+    ``NotImplementedError`` (or returns ``...``) is "not attempted yet".
+
+    >>> def double(x):
+    ...     return x + x
+    >>> self_check_function("double", double, lambda x: 2 * x, [(1,), (2.5,)])
+    \u2714 double: correct on 2 cases.
+    >>> self_check_function("double", lambda x: x * x, lambda x: 2 * x, [(2,), (3,)])
+    \u2718 double(3): expected 6, got 9
+    """
+    if not callable(fn):
+        print(f"\u2718 {name}: expected a function, got {_kind(fn)} {short_repr(fn)}")
+        return None
+    cases = list(cases)
+
+    def compare() -> None:
+        for case in cases:
+            args, kwargs = case, {}
+            if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], tuple) and isinstance(case[1], dict):
+                args, kwargs = case
+            elif not isinstance(case, tuple):
+                args = (case,)
+            call = _call_text(name, args, kwargs)
+            try:
+                got = fn(*args, **kwargs)
+            except NotImplementedError:
+                raise
+            except Exception as error:
+                raise CheckFailure(f"{call}: your code raised {type(error).__name__}: "
+                                   f"{short_repr(str(error), 300)}") from error
+            if got is Ellipsis:
+                raise NotImplementedError
+            _compare(call, got, reference(*args, **kwargs), rel_tol, abs_tol)
+
+    _verdict(name, compare, f"correct on {len(cases)} case{'s' if len(cases) != 1 else ''}.")
+    return None

@@ -263,3 +263,8 @@ def randomization_figure(layer_names, correlations, *, title=None):
         ax.set_title(str(title), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def grad_cam_explorer(*args, **kwargs):
+    """Placeholder while the explorer is being written (issue 13)."""
+    raise NotImplementedError("grad_cam_explorer is being written")

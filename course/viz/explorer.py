@@ -33,7 +33,7 @@ from typing import Any, Callable, NamedTuple
 
 import ipywidgets as widgets
 
-__all__ = ["View", "Explorer", "figure_png", "slider"]
+__all__ = ["View", "Explorer", "figure_png", "slider", "float_slider", "dropdown"]
 
 
 class View(NamedTuple):
@@ -60,6 +60,22 @@ def slider(description: str, value: int, minimum: int, maximum: int) -> widgets.
     return widgets.IntSlider(value=value, min=minimum, max=maximum, step=1, description=description,
                              continuous_update=False, style={"description_width": "initial"},
                              layout=widgets.Layout(width="230px"))
+
+
+def float_slider(description: str, value: float, minimum: float, maximum: float,
+                 step: float = 0.05) -> widgets.FloatSlider:
+    """A float slider (a threshold, a fraction) that reports only when released."""
+    return widgets.FloatSlider(value=value, min=minimum, max=maximum, step=step, description=description,
+                               continuous_update=False, readout_format=".2f",
+                               style={"description_width": "initial"}, layout=widgets.Layout(width="260px"))
+
+
+def dropdown(description: str, options, value=None) -> widgets.Dropdown:
+    """A choice among ``options`` (a list of values, or of ``(label, value)`` pairs), e.g. a layer or a method."""
+    options = list(options)
+    first = options[0][1] if isinstance(options[0], tuple) else options[0]
+    return widgets.Dropdown(options=options, value=first if value is None else value, description=description,
+                            style={"description_width": "initial"}, layout=widgets.Layout(width="260px"))
 
 
 class Explorer(widgets.VBox):

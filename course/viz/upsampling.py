@@ -479,3 +479,8 @@ def checkerboard_explorer(kernel_size=3, stride=2, size=5):
         return View(_checkerboard_text(state), fig, {key: state[key] for key in keep})
 
     return Explorer(controls, update, name="checkerboard")
+
+
+def unpooling_explorer(*args, **kwargs):
+    """Placeholder while the explorer is being written (issue 13)."""
+    raise NotImplementedError("unpooling_explorer is being written")
