@@ -43,6 +43,7 @@ LECTURE = "06_upsampling.ipynb"     # a lecture with figures and at least one ex
 FIXTURE = "browser_fixture.ipynb"   # written by this file into the copy of lectures/
 FIXTURE_ERROR = "browser_fixture_error.ipynb"
 FIXTURE_EXERCISE = "browser_fixture_exercise.ipynb"  # an assignment's pattern: a stub, its test cell
+FIXTURE_EXPLORERS = "browser_fixture_explorers.ipynb"  # every explorer of course.viz, one per cell
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -118,7 +119,28 @@ def fixture_notebooks() -> dict[str, nbformat.NotebookNode]:
         v4.new_code_cell("def triple(x):\n    return 3 * x"),
         v4.new_code_cell("check_equal('triple(2)', triple(2), 6)\npassed('test_triple')"),
     ])
-    return {FIXTURE: lecture, FIXTURE_ERROR: failing, FIXTURE_EXERCISE: exercise}
+    # One cell per explorer, as the lectures build them (Grad-CAM on a small untrained network).
+    explorers = v4.new_notebook(metadata=metadata, cells=[
+        v4.new_code_cell("import torch\nfrom torch import nn\nfrom course import viz\n"
+                         "torch.manual_seed(0)\n"
+                         "net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+                         "                    nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),\n"
+                         "                    nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()\n"
+                         "images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))"),
+        *[v4.new_code_cell(code) for code in EXPLORER_CELLS.values()],
+    ])
+    return {FIXTURE: lecture, FIXTURE_ERROR: failing, FIXTURE_EXERCISE: exercise, FIXTURE_EXPLORERS: explorers}
+
+
+# The explorers the issue asked for, as a lecture builds each one (CSS class -> code).
+EXPLORER_CELLS = {
+    "receptive-field": "viz.receptive_field_explorer()",
+    "iou": "viz.iou_explorer()",
+    "pr-threshold": "viz.pr_threshold_explorer()",
+    "nms": "viz.nms_explorer()",
+    "grad-cam": "viz.grad_cam_explorer(net, images, {'conv1': net[0], 'conv2': net[3]}, class_names=['a', 'b', 'c'])",
+    "unpooling": "viz.unpooling_explorer()",
+}
 
 
 def code_cells(path: Path) -> tuple[int, int]:
@@ -564,3 +586,69 @@ def test_training_shows_a_progress_bar_and_the_arithmetic_explorer_computes_outp
         print(f"stride {before['values']['stride']} -> {v['stride']}: {before['label']!r} -> {after['label']!r}")
         session.screenshot(f"{stem}-2-slider.png",
                            page.locator(f"{panel} .course-explorer-conv-arithmetic").first)
+
+
+EXPLORER_BY_CLASS_JS = """
+(name) => {
+  const box = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-' + name);
+  if (!box) return null;
+  const img = box.querySelector('.course-explorer-output img[src^="data:image/png"]');
+  const label = box.querySelector('.course-explorer-label');
+  const controls = [...box.querySelectorAll('[class*="course-control-"]')].map(
+    c => [...c.classList].find(k => k.startsWith('course-control-')).slice('course-control-'.length));
+  return {label: label ? label.textContent.trim() : null, src: img ? img.getAttribute('src') : null, controls};
+}
+"""
+
+
+def change_control(page, explorer, control: str) -> str:
+    """Move one control of an explorer as a student would: pick another option, or step a slider."""
+    widget = explorer.locator(f".course-control-{control}").first
+    widget.scroll_into_view_if_needed()
+    select = widget.locator("select")
+    if select.count():
+        options = select.locator("option").all_text_contents()
+        current = select.evaluate("s => s.options[s.selectedIndex].text")
+        choice = next(option for option in options if option != current)
+        select.select_option(label=choice)
+        return f"{current!r} -> {choice!r}"
+    handle = widget.locator(".noUi-handle[role=slider]")
+    now, top = float(handle.get_attribute("aria-valuenow")), float(handle.get_attribute("aria-valuemax"))
+    handle.focus()
+    page.keyboard.press("ArrowRight" if now < top else "ArrowLeft")
+    return f"{now:g} -> one step {'right' if now < top else 'left'}"
+
+
+def test_every_explorer_follows_its_controls(session):
+    """Run a notebook holding every explorer; in each, move each control and see text and figure change."""
+    page = session.page
+    with session.explained(FIXTURE_EXPLORERS):
+        run_all(session, FIXTURE_EXPLORERS)
+        for name in EXPLORER_CELLS:
+            state = page.evaluate(EXPLORER_BY_CLASS_JS, name)
+            assert state is not None, f"no .course-explorer-{name} rendered"
+            assert state["label"] and state["src"], f"explorer {name} shows no text or no figure: {state}"
+            explorer = page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-{name}").first
+            moved = 0
+            for control in state["controls"]:
+                before = page.evaluate(EXPLORER_BY_CLASS_JS, name)
+                how = change_control(page, explorer, control)
+                try:
+                    page.wait_for_function(
+                        """([name, before]) => {
+                             const box = document.querySelector(
+                               '.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-' + name);
+                             const img = box.querySelector('.course-explorer-output img[src^="data:image/png"]');
+                             const label = box.querySelector('.course-explorer-label');
+                             return img && label && label.textContent.trim() !== before.label
+                                    && img.getAttribute('src') !== before.src;
+                           }""", arg=[name, before], timeout=SLIDER_SECONDS * 1000, polling=100)
+                except Exception as error:
+                    after = page.evaluate(EXPLORER_BY_CLASS_JS, name)
+                    raise AssertionError(f"explorer {name}: control {control} moved ({how}) but the text or the "
+                                         f"figure did not change: {before['label']!r} -> {after['label']!r}") from error
+                after = page.evaluate(EXPLORER_BY_CLASS_JS, name)
+                print(f"{name}: {control} {how}: {before['label']!r} -> {after['label']!r}")
+                moved += 1
+            assert moved >= 1, f"explorer {name} has no control"
+            session.screenshot(f"explorer-{name}.png", explorer)

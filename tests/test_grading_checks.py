@@ -40,6 +40,8 @@ from course.grading.checks import (
     check_is_student_code,
     check_raises,
     check_tensor_close,
+    self_check,
+    self_check_function,
     warnings_to_stdout,
 )
 
@@ -669,3 +671,57 @@ def test_wrong_answer_loses_points(kernel, entry):
         assert any(p.startswith(("CheckFailure", "NotYourOwnCode", "RuntimeError", "IndexError",
                                  "ValueError", "TypeError"))
                    for p in failures[gid]), failures[gid]
+
+
+# --------------------------------------------------------------------------
+# Self-checks of the lectures' "your turn" exercises: one printed line, never raising
+# --------------------------------------------------------------------------
+
+def test_self_check_says_not_attempted_wrong_or_correct(capsys):
+    self_check("output size", ..., 3)
+    self_check("output size", 4, 3)
+    self_check("output size", 3, 3)
+    self_check("output size", 3.0, 3)            # an int was asked for: the float is named
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("\u2026 output size: not attempted yet.")
+    assert lines[1] == "\u2718 output size: expected 3, got 4"
+    assert lines[2] == "\u2714 output size: correct."
+    assert lines[3].startswith("\u2718 output size: expected the int 3, got float 3.0")
+
+
+def test_self_check_compares_floats_and_tensors_within_tolerance(capsys):
+    self_check("ratio", 1 / 3 + 1e-9, 1 / 3)
+    self_check("ratio", 0.3, 1 / 3)
+    self_check("map", torch.ones(2, 2) + 1e-7, torch.ones(2, 2))
+    self_check("map", torch.ones(2, 3), torch.ones(2, 2))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "\u2714 ratio: correct."
+    assert lines[1].startswith("\u2718 ratio: expected 0.333333, got 0.3")
+    assert lines[2] == "\u2714 map: correct."
+    assert lines[3].startswith("\u2718 map: expected shape (2, 2), got (2, 3)")
+
+
+def test_self_check_function_names_the_first_failing_case(capsys):
+    def stub(x):
+        raise NotImplementedError()
+
+    self_check_function("double", stub, lambda x: 2 * x, [(1,), (2,)])
+    self_check_function("double", lambda x: x * x, lambda x: 2 * x, [(2,), (3,)])
+    self_check_function("double", lambda x: 1 / 0, lambda x: 2 * x, [(2,)])
+    self_check_function("pad", lambda k, dilation=1: dilation * (k - 1) // 2,
+                        lambda k, dilation=1: dilation * (k - 1) // 2, [((3,), {"dilation": 2}), 5])
+    self_check_function("double", 4, lambda x: 2 * x, [(2,)])
+    self_check_function("double", lambda x: ..., lambda x: 2 * x, [(2,)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("\u2026 double: not attempted yet.")
+    assert lines[1] == "\u2718 double(3): expected 6, got 9"          # (2,) passed: 4 == 4
+    assert lines[2] == "\u2718 double(2): your code raised ZeroDivisionError: 'division by zero'"
+    assert lines[3] == "\u2714 pad: correct on 2 cases."
+    assert lines[4] == "\u2718 double: expected a function, got int 4"
+    assert lines[5].startswith("\u2026 double: not attempted yet.")
+
+
+def test_self_checks_never_raise_and_return_none(capsys):
+    assert self_check("x", object(), 1) is None
+    assert self_check_function("f", lambda x: x, lambda x: x, [(1,)]) is None
+    assert capsys.readouterr().out.splitlines()[-1] == "\u2714 f: correct on 1 case."
