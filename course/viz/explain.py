@@ -10,6 +10,8 @@
 - :func:`randomization_figure`: the rank correlation between the maps of a
   trained network and of copies with more and more layers re-initialised
   (the sanity check of Adebayo et al.).
+- :func:`grad_cam_explorer`: image, class and layer controls over
+  :func:`course.explain.grad_cam`.
 
 Each returns a ``Figure``, closed in pyplot. Artists carry gids so tests can
 find them: ``"map"`` (the overlaid map image), ``"peak"`` (the marker at the
@@ -30,9 +32,10 @@ import numpy as np
 import torch
 
 from course._checks import check_choice, check_float, check_int
+from course.viz.explorer import Explorer, View, dropdown, slider
 from course.viz.images import _to_image
 
-__all__ = ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure"]
+__all__ = ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure", "grad_cam_explorer"]
 
 
 def _as_batch(name: str, value, ndim: int) -> torch.Tensor:
@@ -265,6 +268,163 @@ def randomization_figure(layer_names, correlations, *, title=None):
     return fig
 
 
-def grad_cam_explorer(*args, **kwargs):
-    """Placeholder while the explorer is being written (issue 13)."""
-    raise NotImplementedError("grad_cam_explorer is being written")
+# --------------------------------------------------------------------------- Grad-CAM explorer
+
+PREDICTED = "predicted"   # the class control's first option: each image's predicted class
+
+
+def _layer_dict(model, layers) -> dict:
+    """``layers`` as ``{name: module}``: a dict, or a list of names of ``model.named_modules()``."""
+    named = dict(model.named_modules())
+    if isinstance(layers, dict):
+        if not layers:
+            raise ValueError("layers must name at least one layer, got an empty dict")
+        result = {}
+        for name, module in layers.items():
+            if not isinstance(module, torch.nn.Module) or not any(module is m for m in named.values()):
+                raise ValueError(f"layers[{name!r}] must be a module inside model, got {type(module).__name__}")
+            result[str(name)] = module
+        return result
+    if isinstance(layers, str) or not isinstance(layers, (list, tuple)):
+        raise TypeError(f"layers must be a dict {{name: module}} or a list of module names, "
+                        f"got {type(layers).__name__} {layers!r}")
+    if not layers:
+        raise ValueError("layers must name at least one layer, got an empty list")
+    for name in layers:
+        if not isinstance(name, str) or name not in named:
+            raise ValueError(f"layers must name modules of model (see model.named_modules()), got {name!r}")
+    return {name: named[name] for name in layers}
+
+
+def _probabilities(model, images: torch.Tensor) -> torch.Tensor:
+    """``softmax(model(images))`` in eval mode without gradients, ``(N, num_classes)``; modes restored."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            scores = model(images)
+    finally:
+        for module, training in modes:
+            module.training = training
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != len(images):
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"model must return class scores (N, num_classes) for images of shape "
+                         f"{tuple(images.shape)}, got {got}")
+    return scores.softmax(dim=1)
+
+
+def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, alpha: float = 0.6):
+    """Pick an image, a class and a layer; see the Grad-CAM map of ``course.explain.grad_cam``.
+
+    Args:
+        model: a classifier, ``(N, C, H, W)`` images to ``(N, num_classes)`` scores.
+        images: ``(N, C, H, W)`` float images (C = 1 or 3), or one ``(C, H, W)`` image.
+        layers: the layers to choose from: ``{name: module}`` or a list of names
+            from ``model.named_modules()`` (such as ``["features.conv1", "features.conv3"]``).
+        class_names: one name per class (default ``"class 0"``, ...).
+        masks: optional ``(N, H, W)`` bool masks of the objects: outlined, and the
+            label says whether the map's peak falls inside (``explain.pointing_game``).
+        alpha: opacity of the map over the image.
+
+    Controls: ``"image"`` (a slider over the batch), ``"class"`` (a dropdown:
+    ``"predicted"``, then each class index, shown by name) and ``"layer"`` (a
+    dropdown of the layer names). Left panel: the image; right panel: the map
+    over the image in grey, its peak marked with a ``+`` (gids ``"map"`` and
+    ``"peak"`` as in :func:`show_maps`). The label names the image, the class
+    with its predicted probability, the layer with the size of its feature
+    maps, and the peak's ``(row, col)``. ``explorer.state()`` holds ``map``
+    (``(H, W)``, exactly ``grad_cam(model, images[i:i+1], layer, class)[0]``),
+    ``class_idx``, ``class_name``, ``probability``, ``predicted``,
+    ``layer_shape`` (``(K, h, w)``), ``peak`` (or None for an all-zero map) and
+    ``hit`` (with masks). Maps are computed once per (image, class, layer) and cached.
+    """
+    from course import explain
+
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    images = _as_batch("images", images, 4)
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a floating-point tensor, got dtype {images.dtype}")
+    if len(images) == 0:
+        raise ValueError(f"images must hold at least one image, got shape {tuple(images.shape)}")
+    layer_modules = _layer_dict(model, layers)
+    probabilities = _probabilities(model, images)
+    num_classes = probabilities.shape[1]
+    if class_names is None:
+        class_names = [f"class {k}" for k in range(num_classes)]
+    elif isinstance(class_names, str) or not isinstance(class_names, (list, tuple)):
+        raise TypeError(f"class_names must be a list of {num_classes} strings, got {type(class_names).__name__}")
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != num_classes:
+        raise ValueError(f"class_names must have one name per class ({num_classes}, the model's scores), "
+                         f"got {len(class_names)}")
+    if masks is not None:
+        masks = _as_batch("masks", masks, 3)
+        if masks.dtype != torch.bool or tuple(masks.shape) != (len(images),) + tuple(images.shape[2:]):
+            raise ValueError(f"masks must be a bool tensor of shape {(len(images),) + tuple(images.shape[2:])}, "
+                             f"got {masks.dtype} {tuple(masks.shape)}")
+    alpha = check_float("alpha", alpha, minimum=0.0)
+    predicted = probabilities.argmax(dim=1)
+    pictures = {}
+    maps: dict = {}
+    layer_shapes: dict = {}
+
+    controls = {
+        "image": slider("image", 0, 0, len(images) - 1),
+        "class": dropdown("class", [(PREDICTED, PREDICTED)] + [(name, k) for k, name in enumerate(class_names)]),
+        "layer": dropdown("layer", list(layer_modules)),
+    }
+
+    def update(values):
+        i, layer = values["image"], values["layer"]
+        c = int(predicted[i]) if values["class"] == PREDICTED else int(values["class"])
+        key = (i, c, layer)
+        if key not in maps:
+            maps[key] = explain.grad_cam(model, images[i:i + 1], layer_modules[layer], class_idx=c)[0]
+        if layer not in layer_shapes:
+            layer_shapes[layer] = tuple(explain.feature_maps(model, images[:1], layer_modules[layer]).shape[1:])
+        if i not in pictures:
+            pictures[i] = _to_image(f"images[{i}]", images[i])
+        cam = maps[key]
+        K, h, w = layer_shapes[layer]
+        which = "predicted" if c == int(predicted[i]) else f"predicted: {class_names[int(predicted[i])]}"
+        text = (f"image {i}: class {class_names[c]} (p = {float(probabilities[i, c]):.2f}, {which}), "
+                f"layer {layer} ({K} maps of {h}×{w})")
+        peak = None
+        hit = None
+        if cam.max() > cam.min():
+            peak = divmod(int(cam.argmax()), cam.shape[1])
+            text += f": peak at (row {peak[0]}, col {peak[1]})"
+            if masks is not None:
+                hit = bool(explain.pointing_game(cam[None], masks[i:i + 1])[0])
+                text += ", on the object" if hit else ", off the object"
+        else:
+            text += ": the map is all zero (no positive evidence for this class at this layer)"
+        fig = _grad_cam_figure(pictures[i], cam, peak, None if masks is None else masks[i], alpha,
+                               f"image {i}", f"Grad-CAM {layer}, {class_names[c]}")
+        state = {"class_idx": c, "class_name": class_names[c], "probability": float(probabilities[i, c]),
+                 "predicted": int(predicted[i]), "layer_shape": (K, h, w), "map": cam, "peak": peak, "hit": hit}
+        return View(text, fig, state)
+
+    return Explorer(controls, update, name="grad-cam")
+
+
+def _grad_cam_figure(picture, cam, peak, mask, alpha, image_title, map_title):
+    """Two small panels: the image, and the map over the image in grey with its peak marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.0), dpi=80)
+    plt.close(fig)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.05)
+    axes[0].imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0].set_title(image_title, fontsize=8)
+    axes[1].imshow(_grey(picture), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[1].imshow(cam.double().numpy(), cmap="jet", vmin=0, vmax=1, alpha=alpha, interpolation="nearest",
+                   gid="map")
+    axes[1].set_title(map_title, fontsize=8)
+    if peak is not None:
+        axes[1].plot([peak[1]], [peak[0]], "+", color="white", markersize=9, markeredgewidth=2, gid="peak")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if mask is not None and mask.any():
+            ax.contour(mask.double().numpy(), levels=[0.5], colors="white", linewidths=0.8).set_gid("mask")
+    return fig

@@ -2,6 +2,7 @@
 
 - :func:`unpooling_figure`: nearest, bed of nails and max unpooling side by
   side, after a max pooling that remembers where its maxima were.
+  :func:`unpooling_explorer` picks the method and the input with controls.
 - :func:`transposed_conv_steps_figure`: every input pixel stamps the kernel,
   scaled by its value, into the output; the stamps add up to
   ``course.conv.conv_transpose2d``. :func:`transposed_conv_stamp_figure`
@@ -32,13 +33,13 @@ import torch.nn.functional as F
 from course._checks import check_int, check_pair
 from course.conv import conv2d, conv_transpose2d, max_pool2d
 from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
-from course.viz.explorer import Explorer, View, slider
+from course.viz.explorer import Explorer, View, dropdown, slider
 from course.viz.grids import (INPUT_COLOR, KERNEL_COLOR, OUTPUT_COLOR, PADDING_COLOR, STAMP_COLOR, as_array,
                               draw_grid, grid_axes, highlight_cells, outline_cells)
 from course.viz.grids import grid_texts  # noqa: F401  (used by the docstring examples)
 
 __all__ = [
-    "unpooling_figure",
+    "unpooling_figure", "unpooling_input", "unpool", "unpooling_method_figure", "unpooling_explorer",
     "TransposedConvSteps", "transposed_conv_steps", "transposed_conv_steps_figure", "transposed_conv_stamp_figure",
     "transposed_conv_explorer",
     "overlap_counts", "checkerboard_figure", "checkerboard_explorer",
@@ -481,6 +482,180 @@ def checkerboard_explorer(kernel_size=3, stride=2, size=5):
     return Explorer(controls, update, name="checkerboard")
 
 
-def unpooling_explorer(*args, **kwargs):
-    """Placeholder while the explorer is being written (issue 13)."""
-    raise NotImplementedError("unpooling_explorer is being written")
+# --------------------------------------------------------------------------- unpooling explorer
+
+UNPOOLING_METHODS = {
+    "nearest": "nearest neighbour",
+    "bed_of_nails": "bed of nails",
+    "max_unpool": "max unpooling (indices)",
+}
+
+
+def unpooling_input(size=4, seed=0) -> torch.Tensor:
+    """A ``size x size`` float map holding ``1, 2, ..., size**2`` in an order fixed by ``seed``.
+
+    All values differ, so every pooling window has one maximum and every
+    non-zero output cell of an unpooling can be traced back to one input value.
+
+    >>> unpooling_input(2, seed=0).shape
+    torch.Size([2, 2])
+    >>> sorted(unpooling_input(3, seed=5).flatten().tolist())
+    [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    """
+    n = check_int("size", size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    order = torch.randperm(n * n, generator=torch.Generator().manual_seed(seed))
+    return (order + 1).to(torch.float32).reshape(n, n)
+
+
+def unpool(method: str, x, scale_factor=2) -> dict:
+    """Max-pool the 2-D map ``x`` by ``scale_factor``, then unpool the pooled values with ``method``.
+
+    ``method`` is ``"nearest"`` (``course.upsample.unpool_nearest``),
+    ``"bed_of_nails"`` (``unpool_bed_of_nails``) or ``"max_unpool"``
+    (``max_unpool2d`` with the indices of ``course.conv.max_pool2d``, back to
+    ``x``'s size). Shapes: ``x`` ``(H, W)``, pooled ``(H // s, W // s)``,
+    output ``(s * (H // s), s * (W // s))`` for nearest and bed of nails,
+    ``(H, W)`` for max unpooling.
+
+    Returns a dict: ``x``, ``pooled``, ``indices`` (flat ``row * W + col`` in
+    ``x``), ``output`` (2-D tensors), ``argmax`` (the ``(row, col)`` in ``x``
+    of each pooled value, row by row) and ``nonzero`` (non-zero output cells).
+
+    >>> result = unpool("max_unpool", [[1., 2.], [4., 3.]], 2)
+    >>> result["output"].tolist(), result["nonzero"]
+    ([[0.0, 0.0], [4.0, 0.0]], 1)
+    """
+    if method not in UNPOOLING_METHODS:
+        raise ValueError(f"method must be one of {sorted(UNPOOLING_METHODS)}, got {method!r}")
+    s = check_int("scale_factor", scale_factor, minimum=1)
+    x = torch.as_tensor(as_array("x", x), dtype=torch.float32)
+    H, W = x.shape
+    if H < s or W < s:
+        raise ValueError(f"x must be at least scale_factor x scale_factor = {s}x{s} to be pooled, "
+                         f"got shape {tuple(x.shape)}")
+    pooled, indices = max_pool2d(x[None, None], s, return_indices=True)
+    if method == "nearest":
+        output = unpool_nearest(pooled, s)
+    elif method == "bed_of_nails":
+        output = unpool_bed_of_nails(pooled, s)
+    else:
+        output = max_unpool2d(pooled, indices, s, output_size=(H, W))
+    output = output[0, 0]
+    return {"x": x, "pooled": pooled[0, 0], "indices": indices[0, 0], "output": output,
+            "argmax": [divmod(int(i), W) for i in indices.flatten()], "nonzero": int((output != 0).sum())}
+
+
+def _unpooling_text(method: str, s: int, result: dict) -> str:
+    h, w = result["pooled"].shape
+    H_out, W_out = result["output"].shape
+    how = {"nearest": "each value copied into its block",
+           "bed_of_nails": "each value in the top-left cell of its block",
+           "max_unpool": "each value back where max_pool2d found it"}[method]
+    return (f"{UNPOOLING_METHODS[method]} ×{s}: input {h}×{w} → output {H_out}×{W_out}, "
+            f"{result['nonzero']} of {H_out * W_out} output cells non-zero ({how})")
+
+
+def _unpooling_title(method: str, s: int, result: dict) -> str:
+    """The label's text in two lines, for the figure."""
+    first, _, second = _unpooling_text(method, s, result).partition(", ")
+    return f"{first}\n{second}"
+
+
+def unpooling_method_figure(method="max_unpool", x=None, scale_factor=2):
+    """One unpooling method after a max pooling: pooling input, pooled values (and indices), output.
+
+    Panels, left to right: ``x`` (default :func:`unpooling_input`) with the
+    pooling windows dashed and, for max unpooling, its maxima filled (gid
+    ``"argmax"``); the pooled values, the input of the unpooling (texts gid
+    ``"pooled"``); for ``"max_unpool"`` the indices (gid ``"indices"``,
+    ``row * W + col`` in ``x``); the output with its values (gid ``"output"``),
+    the cells the values landed in filled for bed of nails and max unpooling
+    (gid ``"landed"``). Every number is
+    :func:`unpool`'s, i.e. the library's.
+    """
+    result = unpool(method, unpooling_input() if x is None else x, scale_factor)
+    s = check_int("scale_factor", scale_factor, minimum=1)
+    return _draw_unpooling(method, s, result)
+
+
+def _draw_unpooling(method: str, s: int, result: dict):
+    x, pooled, indices, output = result["x"], result["pooled"], result["indices"], result["output"]
+    H, W = x.shape
+    h, w = pooled.shape
+    panels = [("x", x, f"x {H}×{W}: pooled by\nmax_pool2d(x, {s})", INPUT_COLOR),
+              ("pooled", pooled, f"input of the unpooling\n{h}×{w}", OUTPUT_COLOR)]
+    if method == "max_unpool":
+        panels.append(("indices", indices, f"indices\n(row·{W} + col in x)", "0.93"))
+    function = {"nearest": "unpool_nearest", "bed_of_nails": "unpool_bed_of_nails",
+                "max_unpool": "max_unpool2d"}[method]
+    panels.append(("output", output, f"{function}\n{output.shape[0]}×{output.shape[1]}", INPUT_COLOR))
+
+    frame = (max(H, output.shape[0]), max(W, output.shape[1]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.65 * len(panels) + 0.2, 2.6), dpi=72)
+    plt.close(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.72, wspace=0.12)
+    for ax, (name, grid, title, colour) in zip(axes, panels, strict=True):
+        grid_axes(ax, *grid.shape, frame=frame, title=title)
+        draw_grid(ax, grid, facecolor=colour, gid=name)
+    ax_x, ax_out = axes[0], axes[-1]
+    for i in range(h):
+        for j in range(w):
+            outline_cells(ax_x, i * s, j * s, s, s, color="0.3", linewidth=1.0, linestyle="--", gid="pool_window")
+    if method == "max_unpool":     # the maxima, and where the indices send them
+        highlight_cells(ax_x, result["argmax"], color=KERNEL_COLOR, gid="argmax")
+        highlight_cells(ax_out, result["argmax"], color=KERNEL_COLOR, alpha=0.3, gid="landed")
+    elif method == "bed_of_nails":  # the fixed top-left nails
+        highlight_cells(ax_out, [(i * s, j * s) for i in range(h) for j in range(w)], color=STAMP_COLOR,
+                        alpha=0.3, gid="landed")
+    fig.suptitle(_unpooling_title(method, s, result), fontsize=9)
+    return fig
+
+
+def unpooling_explorer(method="max_unpool", scale_factor=2, size=4, seed=0):
+    """Choose an unpooling method and an input; see the pooled values go back up.
+
+    Controls: ``"method"`` (a dropdown: ``"nearest"``, ``"bed_of_nails"``,
+    ``"max_unpool"``), ``"scale_factor"`` (the pooling size and the
+    upsampling factor, 1..4), ``"size"`` (the side of the pooling input, 2..6)
+    and ``"seed"`` (which :func:`unpooling_input`, 0..20). The pooling input
+    ``x`` is max-pooled by ``scale_factor`` and the pooled values are unpooled
+    by the chosen method (:func:`unpool`, which calls ``course.upsample``).
+
+    The label names the method, the input (pooled) and output shapes and how
+    many output cells are non-zero; ``explorer.state()`` holds ``x``,
+    ``pooled``, ``indices``, ``output``, ``argmax``, ``nonzero``,
+    ``input_shape`` and ``output_shape``; ``explorer.figure`` is
+    :func:`unpooling_method_figure`.
+
+    >>> w = unpooling_explorer("bed_of_nails", size=4)
+    >>> w.state()["nonzero"], w.state()["output_shape"]
+    (4, (4, 4))
+    >>> w.controls["method"].value = "nearest"
+    >>> w.state()["nonzero"]
+    16
+    """
+    if method not in UNPOOLING_METHODS:
+        raise ValueError(f"method must be one of {sorted(UNPOOLING_METHODS)}, got {method!r}")
+    s = check_int("scale_factor", scale_factor, minimum=1)
+    n = check_int("size", size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    controls = {
+        "method": dropdown("method", [(label, name) for name, label in UNPOOLING_METHODS.items()], method),
+        "scale_factor": slider("scale factor", s, 1, max(4, s)),
+        "size": slider("input size", n, 2, max(6, n)),
+        "seed": slider("seed", seed, 0, max(20, seed)),
+    }
+
+    def update(values):
+        method, s = values["method"], values["scale_factor"]
+        x = unpooling_input(values["size"], values["seed"])
+        if values["size"] < s:
+            raise ValueError(f"input size must be at least the scale factor {s} to be pooled, "
+                             f"got {values['size']}")
+        result = unpool(method, x, s)
+        state = {**result, "input_shape": tuple(result["pooled"].shape),
+                 "output_shape": tuple(result["output"].shape)}
+        return View(_unpooling_text(method, s, result), _draw_unpooling(method, s, result), state)
+
+    return Explorer(controls, update, name="unpooling")
