@@ -20,6 +20,12 @@ unchanged. Where branches merge (residual ``+``, ``torch.cat`` on channels,
 field, as the branches' centres coincide in the usual architectures.
 Dilation makes ``r`` grow fast without extra stride (Yu & Koltun, 2016).
 
+Height and width follow the recurrences separately, so non-square kernels,
+strides, paddings and dilations are handled too (Inception v3 replaces a 7x7
+convolution by a 1x7 and a 7x1 one; asymmetric pooling): ``size_hw`` and
+``stride_hw`` are ``(height, width)`` pairs, and ``size`` / ``stride`` are the
+single ints when both axes agree.
+
 Example, two convolutions with kernel 3, padding 1, stride 2 on a 5x5 image::
 
     >>> import torch
@@ -49,78 +55,171 @@ from torch.nn import functional as F
 
 from ._checks import check_choice, check_int
 
-__all__ = ["LayerRow", "ReceptiveField", "receptive_field", "effective_receptive_field"]
+__all__ = ["LayerRow", "ReceptiveField", "effective_receptive_field", "fraction_inside", "receptive_field"]
 
 
 # --------------------------------------------------------------------------- results
+
+def _one_value(owner: str, what: str, pair):
+    """``pair[0]`` when height and width agree, else a ValueError naming both values."""
+    height, width = pair
+    if height != width:
+        raise ValueError(f"{owner}.{what} is not one number: the {what} is {height} along the height and "
+                         f"{width} along the width; use .{what}_hw, the (height, width) pair {tuple(pair)}")
+    return height
+
+
+def _pair_of(value):
+    """An ``(h, w)`` pair from an int / float or a pair (so square values can be given as one number)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected a number or a (height, width) pair, got {value!r}")
+        return tuple(value)
+    return (value, value)
+
+
+def _show(value, sep: str = "x") -> str:
+    """``7`` when both axes agree, ``7x13`` (height x width) when not; ``-`` for None."""
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return str(value[0]) if value[0] == value[1] else f"{value[0]}{sep}{value[1]}"
+    return str(value)
+
 
 @dataclass(frozen=True)
 class LayerRow:
     """One row of the receptive-field table: the output of one layer.
 
-    ``size`` and ``stride`` are the receptive field and jump of one unit of
-    this layer's output, in input pixels; ``start`` is the centre of unit 0's
-    field. ``kernel_size``, ``layer_stride``, ``padding`` and ``dilation`` are
-    the layer's own parameters (``None`` for pointwise layers and merges).
+    ``size_hw`` and ``stride_hw`` are the receptive field and jump of one unit
+    of this layer's output, in input pixels, as ``(height, width)`` pairs;
+    ``start_hw`` is the centre ``(row, column)`` of unit ``(0, 0)``'s field.
+    ``size``, ``stride`` and ``start`` are the single values when both axes
+    agree (a ``ValueError`` otherwise). ``kernel_size``, ``layer_stride``,
+    ``padding`` and ``dilation`` are the layer's own parameters: an int when
+    square, an ``(h, w)`` pair when not, ``None`` for pointwise layers and merges.
+    The three field values may be given as single numbers for square fields:
+    ``LayerRow("0", "Conv2d", 3, 2, 0.0, (1, 1, 3, 3))``.
     """
 
     name: str
     type: str
-    size: int
-    stride: int
-    start: float
+    size_hw: tuple[int, int]
+    stride_hw: tuple[int, int]
+    start_hw: tuple[float, float]
     shape: tuple[int, ...]
-    kernel_size: int | None = None
-    layer_stride: int | None = None
-    padding: int | None = None
-    dilation: int | None = None
+    kernel_size: int | tuple[int, int] | None = None
+    layer_stride: int | tuple[int, int] | None = None
+    padding: int | tuple[int, int] | None = None
+    dilation: int | tuple[int, int] | None = None
+
+    def __post_init__(self):
+        for name in ("size_hw", "stride_hw", "start_hw"):
+            object.__setattr__(self, name, _pair_of(getattr(self, name)))
+
+    @property
+    def size(self) -> int:
+        """Side of the square field; ValueError if height and width differ (see ``size_hw``)."""
+        return _one_value(f"layer {self.name!r}", "size", self.size_hw)
+
+    @property
+    def stride(self) -> int:
+        """Jump between neighbouring units; ValueError if it differs per axis (see ``stride_hw``)."""
+        return _one_value(f"layer {self.name!r}", "stride", self.stride_hw)
+
+    @property
+    def start(self) -> float:
+        """Centre of unit 0's field; ValueError if it differs per axis (see ``start_hw``)."""
+        return _one_value(f"layer {self.name!r}", "start", self.start_hw)
 
 
 _COLUMNS = ("layer", "type", "kernel", "stride", "pad", "dil", "output shape", "RF size", "RF stride", "RF start")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReceptiveField:
     """The receptive field of a network's output units, with the per-layer table.
 
-    ``size``: side of the (square) field in pixels; ``stride``: jump between
-    adjacent output units in input pixels; ``start``: centre of output unit
-    ``(0, 0)``'s field in input pixel coordinates; ``layers``: one
-    :class:`LayerRow` per layer, in execution order. ``print(rf)`` shows the table.
+    ``size_hw``: ``(height, width)`` of the field in pixels; ``stride_hw``:
+    jump between adjacent output units in input pixels, per axis;
+    ``start_hw``: centre ``(row, column)`` of output unit ``(0, 0)``'s field in
+    input pixel coordinates; ``layers``: one :class:`LayerRow` per layer, in
+    execution order. ``size``, ``stride`` and ``start`` are the single values
+    when both axes agree (as in most networks) and raise ``ValueError`` naming
+    both values when they do not. ``print(rf)`` shows the table. The three
+    field values may be given as single numbers for a square field.
     """
 
-    size: int
-    stride: int
-    start: float
+    size_hw: tuple[int, int]
+    stride_hw: tuple[int, int]
+    start_hw: tuple[float, float]
     input_size: tuple[int, int, int, int]
     output_shape: tuple[int, ...]
     layers: list[LayerRow] = field(repr=False)
 
+    def __post_init__(self):
+        for name in ("size_hw", "stride_hw", "start_hw"):
+            object.__setattr__(self, name, _pair_of(getattr(self, name)))
+
+    @property
+    def square(self) -> bool:
+        """True when size, stride and start agree along height and width."""
+        return all(a == b for a, b in (self.size_hw, self.stride_hw, self.start_hw))
+
+    @property
+    def size(self) -> int:
+        """Side of the square field in pixels; ValueError if height and width differ (see ``size_hw``)."""
+        return _one_value("ReceptiveField", "size", self.size_hw)
+
+    @property
+    def stride(self) -> int:
+        """Jump between adjacent output units; ValueError if it differs per axis (see ``stride_hw``)."""
+        return _one_value("ReceptiveField", "stride", self.stride_hw)
+
+    @property
+    def start(self) -> float:
+        """Centre of output unit 0's field; ValueError if it differs per axis (see ``start_hw``)."""
+        return _one_value("ReceptiveField", "start", self.start_hw)
+
+    def __repr__(self) -> str:
+        if self.square:
+            numbers = f"size={self.size}, stride={self.stride}, start={self.start}"
+        else:
+            numbers = f"size_hw={self.size_hw}, stride_hw={self.stride_hw}, start_hw={self.start_hw}"
+        return f"ReceptiveField({numbers}, input_size={self.input_size}, output_shape={self.output_shape})"
+
     def region(self, i: int, j: int) -> tuple[int, int, int, int]:
         """Input pixels seen by output unit ``(i, j)``: ``(top, left, bottom, right)``, inclusive.
 
-        ``top = start + i * stride - (size - 1) / 2``; values outside
-        ``[0, H)`` lie in the padding.
+        Per axis: ``top = start_h + i * stride_h - (size_h - 1) / 2`` and
+        ``bottom = top + size_h - 1``; ``left`` and ``right`` the same with the
+        width's values and ``j``. Values outside ``[0, H)`` lie in the padding.
         """
         i = check_int("i", i)
         j = check_int("j", j)
-        first = round(self.start - (self.size - 1) / 2)
-        return (first + i * self.stride, first + j * self.stride,
-                first + i * self.stride + self.size - 1, first + j * self.stride + self.size - 1)
+        (size_h, size_w), (stride_h, stride_w), (start_h, start_w) = self.size_hw, self.stride_hw, self.start_hw
+        top = round(start_h - (size_h - 1) / 2) + i * stride_h
+        left = round(start_w - (size_w - 1) / 2) + j * stride_w
+        return (top, left, top + size_h - 1, left + size_w - 1)
 
     def _cells(self) -> list[tuple[str, ...]]:
-        def show(value):
-            return "-" if value is None else str(value)
-
         cells = [("input", "", "", "", "", "", str(self.input_size), "1", "1", "0.0")]
         for row in self.layers:
-            cells.append((row.name, row.type, show(row.kernel_size), show(row.layer_stride),
-                          show(row.padding), show(row.dilation), str(row.shape),
-                          str(row.size), str(row.stride), str(row.start)))
+            cells.append((row.name, row.type, _show(row.kernel_size), _show(row.layer_stride),
+                          _show(row.padding), _show(row.dilation), str(row.shape),
+                          _show(row.size_hw), _show(row.stride_hw), _show(row.start_hw, sep=", ")))
         return cells
 
+    def summary(self) -> str:
+        """One line: ``receptive field 7 x 7 pixels, stride 4`` (height x width; a stride per axis if they differ)."""
+        (size_h, size_w), stride = self.size_hw, _show(self.stride_hw, sep=" x ")
+        return f"receptive field {size_h} x {size_w} pixels, stride {stride}"
+
     def table(self) -> str:
-        """The per-layer table as fixed-width text (text columns left, numbers right)."""
+        """The per-layer table as fixed-width text (text columns left, numbers right).
+
+        Values that differ per axis read ``height x width``: ``1x7``, ``7x13``.
+        """
         cells = [_COLUMNS] + self._cells()
         widths = [max(len(row[c]) for row in cells) for c in range(len(_COLUMNS))]
         lines = []
@@ -128,7 +227,7 @@ class ReceptiveField:
             parts = [text.ljust(w) if c < 2 else text.rjust(w) for c, (text, w) in enumerate(zip(row, widths))]
             lines.append("  ".join(parts).rstrip())
         lines.insert(1, "-" * len(lines[0]))
-        lines.append(f"receptive field {self.size} x {self.size} pixels, stride {self.stride}")
+        lines.append(self.summary())
         return "\n".join(lines)
 
     __str__ = table
@@ -137,8 +236,7 @@ class ReceptiveField:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                        for row in self._cells())
-        return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"<p>receptive field {self.size} x {self.size} pixels, stride {self.stride}</p>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(self.summary())}</p>"
 
 
 # --------------------------------------------------------------------------- recurrences
@@ -159,11 +257,11 @@ def _window(f: _Field, k: int, s: int, p: int, d: int) -> _Field:
                   start=f.start + ((k_eff - 1) / 2 - p) * f.jump)
 
 
-def _union(fields: list[_Field], layer: str) -> _Field:
-    """Fields of several branches merged pointwise (add, cat, mul): their union."""
+def _union(fields: list[_Field], layer: str, axis: str = "") -> _Field:
+    """Fields of several branches merged pointwise (add, cat, mul): their union (along one axis)."""
     jumps = sorted({f.jump for f in fields})
     if len(jumps) > 1:
-        raise ValueError(f"layer {layer} merges feature maps with different strides {jumps}: "
+        raise ValueError(f"layer {layer} merges feature maps with different strides {jumps}{axis}: "
                          "their units do not line up, so the receptive field is not defined")
     first = min(f.start - (f.size - 1) / 2 for f in fields)
     last = max(f.start + (f.size - 1) / 2 for f in fields)
@@ -173,12 +271,20 @@ def _union(fields: list[_Field], layer: str) -> _Field:
 # --------------------------------------------------------------------------- what each layer does
 
 class _Op(NamedTuple):
-    """A layer's geometry: a window with (k, s, p, d), or pointwise (``k is None``)."""
+    """A layer's geometry: a window with ``(h, w)`` pairs k, s, p, d, or pointwise (``kernel_size is None``)."""
 
-    kernel_size: int | None = None
-    stride: int | None = None
-    padding: int | None = None
-    dilation: int | None = None
+    kernel_size: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] | None = None
+    dilation: tuple[int, int] | None = None
+
+    def along(self, axis: int) -> tuple[int, int, int, int]:
+        """``(k, s, p, d)`` along axis 0 (height) or 1 (width)."""
+        return self.kernel_size[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
+
+    def shown(self) -> tuple:
+        """The parameters as the table shows them: an int when square, an ``(h, w)`` pair when not."""
+        return tuple(None if v is None else (v[0] if v[0] == v[1] else v) for v in self)
 
 
 _POINTWISE = _Op()
@@ -211,14 +317,16 @@ _POINTWISE_METHODS = {
 _CONCATENATIONS = {torch.cat, torch.concat, torch.concatenate}
 
 
-def _square(layer: str, what: str, value) -> int:
-    """An int from an int or an (h, w) pair; non-square pairs are not supported."""
+def _pair(layer: str, what: str, value) -> tuple[int, int]:
+    """``(h, w)`` from an int or a pair (torch accepts both for every window argument)."""
     if isinstance(value, int):
-        return value
-    if len(set(value)) != 1:
-        raise ValueError(f"layer {layer} has {what}={tuple(value)}: receptive_field assumes square "
-                         "kernels, strides, paddings and dilations (the same value for height and width)")
-    return int(value[0])
+        return (value, value)
+    value = tuple(value)
+    if len(value) == 1:
+        return (int(value[0]),) * 2
+    if len(value) != 2:
+        raise ValueError(f"layer {layer} has {what}={value}: expected an int or a (height, width) pair")
+    return int(value[0]), int(value[1])
 
 
 def _arguments(node, names: tuple[str, ...], **defaults) -> dict:
@@ -230,15 +338,15 @@ def _arguments(node, names: tuple[str, ...], **defaults) -> dict:
 
 
 def _window_op(layer: str, kernel_size, stride, padding, dilation=1) -> _Op:
-    k = _square(layer, "kernel_size", kernel_size)
-    s = k if stride is None or stride == () or stride == [] else _square(layer, "stride", stride)
-    d = _square(layer, "dilation", dilation)
+    k = _pair(layer, "kernel_size", kernel_size)
+    s = k if stride is None or stride == () or stride == [] else _pair(layer, "stride", stride)
+    d = _pair(layer, "dilation", dilation)
     if padding == "valid":
-        p = 0
+        p = (0, 0)
     elif padding == "same":  # PyTorch pads d*(k-1) in total, the smaller half first
-        p = d * (k - 1) // 2
+        p = tuple(d_ * (k_ - 1) // 2 for k_, d_ in zip(k, d))
     else:
-        p = _square(layer, "padding", padding)
+        p = _pair(layer, "padding", padding)
     return _Op(k, s, p, d)
 
 
@@ -429,9 +537,11 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
     Supported: ``Conv2d`` (any padding, dilation, groups), ``MaxPool2d``,
     ``AvgPool2d``, ``F.conv2d``, ``F.max_pool2d``, ``F.avg_pool2d``, padding
     layers, activations, normalisation (its statistics ignored, as usual),
-    dropout, ``Identity``, ``+``, ``*``, ``torch.cat`` on channels. Square
-    kernels only: a non-square kernel, stride, padding or dilation raises
-    ``ValueError``. Layers beyond the convolutional trunk (``Linear``,
+    dropout, ``Identity``, ``+``, ``*``, ``torch.cat`` on channels. Height
+    and width are followed separately, so non-square kernels, strides,
+    paddings and dilations work: ``.size_hw`` / ``.stride_hw`` are
+    ``(height, width)``, and ``.size`` / ``.stride`` raise ``ValueError``
+    when the two axes differ. Layers beyond the convolutional trunk (``Linear``,
     ``Flatten``, adaptive/global pooling, upsampling, transposed convolution)
     raise ``ValueError`` naming the layer. The model is traced and run in
     eval mode; every submodule's ``training`` flag is restored afterwards.
@@ -442,6 +552,12 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
     >>> rf = receptive_field(features)
     >>> rf.size, rf.stride, rf.output_shape
     (212, 32, (1, 512, 7, 7))
+
+    A 1x7 kernel grows the field along the width only:
+
+    >>> rf = receptive_field(torch.nn.Conv2d(3, 3, (1, 7), padding=(0, 3)), (1, 3, 16, 16))
+    >>> rf.size_hw, rf.stride_hw, rf.region(5, 5)
+    ((1, 7), (1, 1), (5, 2, 5, 8))
     """
     import torch.fx
 
@@ -451,12 +567,12 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
         graph_module = _trace(model)
         shapes = _output_shapes(graph_module, input_size)
 
-    fields: dict = {}  # node -> _Field, for nodes that are feature maps computed from the input
+    fields: dict = {}  # node -> (height _Field, width _Field), for feature maps computed from the input
     rows: list[LayerRow] = []
     for node in graph_module.graph.nodes:
         if node.op == "placeholder":
             if not fields:  # the image
-                fields[node] = _Field(size=1, jump=1, start=0.0)
+                fields[node] = (_Field(size=1, jump=1, start=0.0),) * 2
             continue
         if node.op == "output":
             result = node.args[0]
@@ -466,40 +582,45 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
             continue
         op = _operation(graph_module, node, shapes)
         name, kind = _describe(graph_module, node)
-        merged = _union(inputs, f"{name!r} ({kind})")
-        if op.kernel_size is None:
-            fields[node] = merged
-        else:
-            fields[node] = _window(merged, op.kernel_size, op.stride, op.padding, op.dilation)
-        f = fields[node]
-        rows.append(LayerRow(name, kind, f.size, f.jump, f.start, shapes[node], *op))
+        per_axis = []
+        for axis, axis_name in enumerate(("height", "width")):
+            along = [f[axis] for f in inputs]
+            same_on_both = {f[0].jump for f in inputs} == {f[1].jump for f in inputs}
+            merged = _union(along, f"{name!r} ({kind})", "" if same_on_both else f" along the {axis_name}")
+            per_axis.append(merged if op.kernel_size is None else _window(merged, *op.along(axis)))
+        fields[node] = height, width = tuple(per_axis)
+        rows.append(LayerRow(name, kind, (height.size, width.size), (height.jump, width.jump),
+                             (height.start, width.start), shapes[node], *op.shown()))
 
     if not isinstance(result, torch.fx.Node) or result not in fields:
         raise ValueError(f"model must return one feature map computed from its input, got {type(result).__name__} "
                          f"{result!r}")
-    out = fields[result]
-    return ReceptiveField(size=out.size, stride=out.jump, start=out.start, input_size=input_size,
+    height, width = fields[result]
+    return ReceptiveField(size_hw=(height.size, width.size), stride_hw=(height.jump, width.jump),
+                          start_hw=(height.start, width.start), input_size=input_size,
                           output_shape=shapes[result], layers=rows)
 
 
-def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, seed: int = 0,
+def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, unit=None, seed: int = 0,
                               num_samples: int = 1, reduce: str = "sum") -> torch.Tensor:
-    """Effective receptive field: how strongly each input pixel moves the centre output unit.
+    """Effective receptive field: how strongly each input pixel moves one output unit (the centre by default).
 
     Following Luo et al., "Understanding the Effective Receptive Field in Deep
     Convolutional Neural Networks" (NeurIPS 2016): for a random input ``x`` of
     ``input_size`` ``(N, C, H, W)`` and output ``y`` of shape ``(N, C', H', W')``,
-    backpropagate from the centre unit ``y[:, :, H' // 2, W' // 2]`` (summed
-    over output channels and the batch) and return the ``(H, W)`` map::
+    backpropagate from the unit ``y[:, :, i, j]`` (summed over output channels
+    and the batch), ``unit = (i, j)``, by default the centre
+    ``(H' // 2, W' // 2)``, and return the ``(H, W)`` map::
 
-        erf[u, v] = sum_{n, c} |d y_centre / d x[n, c, u, v]|     (reduce="sum")
+        erf[u, v] = sum_{n, c} |d y[:, :, i, j] / d x[n, c, u, v]|     (reduce="sum")
 
     normalised to maximum 1 (left all zeros if no gradient reaches the input).
     ``reduce="max"`` takes the maximum over the batch, input channels and
     samples instead of the sum; ``num_samples`` random inputs are combined the
     same way. Its support lies inside the analytic :func:`receptive_field`
-    region of the centre unit, but most of its mass is near the centre
-    (roughly Gaussian, Luo et al.).
+    region of the unit (``rf.region(i, j)``), but most of its mass is near
+    the region's centre (roughly Gaussian, Luo et al.). A ``unit`` outside
+    the output map raises ``ValueError``.
 
     Deterministic: inputs come from ``torch.Generator().manual_seed(seed)``
     (the global RNG is untouched). The model runs in eval mode and every
@@ -510,12 +631,19 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, se
     >>> erf = effective_receptive_field(net, (1, 1, 9, 9))
     >>> erf.shape, float(erf.max()), int((erf > 0).sum())   # 5x5 support = receptive field
     (torch.Size([9, 9]), 1.0, 25)
+    >>> corner = effective_receptive_field(net, (1, 1, 9, 9), unit=(0, 0))
+    >>> (corner > 0).nonzero().amax(dim=0).tolist()          # rows and columns 0..2: the rest is padding
+    [2, 2]
     """
     _check_model(model)
     input_size = _check_input_size(input_size)
     seed = check_int("seed", seed, minimum=0)
     num_samples = check_int("num_samples", num_samples, minimum=1)
     reduce = check_choice("reduce", reduce, ("sum", "max"))
+    if unit is not None:
+        if not isinstance(unit, (tuple, list)) or len(unit) != 2:
+            raise TypeError(f"unit must be None (the centre) or a pair of ints (row, col), got {unit!r}")
+        unit = (check_int("unit[0]", unit[0], minimum=0), check_int("unit[1]", unit[1], minimum=0))
 
     generator = torch.Generator().manual_seed(seed)
     dtype, device = _tensor_kind(model)
@@ -530,10 +658,14 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, se
             if not isinstance(y, torch.Tensor) or y.dim() != 4:
                 shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
                 raise ValueError(f"model must return a 4-D feature map (N, C, H, W), got {shape}")
-            centre = y[:, :, y.shape[2] // 2, y.shape[3] // 2].sum()
-            if not centre.requires_grad:
+            i, j = (y.shape[2] // 2, y.shape[3] // 2) if unit is None else unit
+            if i >= y.shape[2] or j >= y.shape[3]:
+                raise ValueError(f"unit must be inside the output map of {y.shape[2]} x {y.shape[3]} units "
+                                 f"(rows 0..{y.shape[2] - 1}, columns 0..{y.shape[3] - 1}), got {unit}")
+            chosen = y[:, :, i, j].sum()
+            if not chosen.requires_grad:
                 continue  # the output does not depend on the input: no gradient
-            (grad,) = torch.autograd.grad(centre, x, allow_unused=True)
+            (grad,) = torch.autograd.grad(chosen, x, allow_unused=True)
             if grad is None:
                 continue
             if reduce == "sum":
@@ -542,3 +674,30 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, se
                 total = torch.maximum(total, grad.abs().amax(dim=(0, 1)))
     peak = total.max()
     return total / peak if peak > 0 else total
+
+
+def fraction_inside(erf: torch.Tensor, region) -> float:
+    """Share of an effective receptive field's total that lies inside ``region``.
+
+    ``erf`` is an ``(H, W)`` map such as :func:`effective_receptive_field`
+    returns; ``region`` is ``(top, left, bottom, right)``, inclusive, as
+    :meth:`ReceptiveField.region` gives it (parts outside the map are
+    ignored). Returns ``erf[region].sum() / erf.sum()`` in ``[0, 1]``, and
+    ``0.0`` for an all-zero map. For the region of the unit the map was
+    computed for, this is 1: no gradient reaches outside the theoretical field.
+
+    >>> erf = torch.tensor([[0., 1., 0.], [1., 4., 1.], [0., 1., 2.]])
+    >>> fraction_inside(erf, (0, 0, 1, 1)), fraction_inside(erf, (-5, -5, 10, 10))
+    (0.6, 1.0)
+    """
+    if not isinstance(erf, torch.Tensor) or erf.dim() != 2:
+        shape = tuple(erf.shape) if isinstance(erf, torch.Tensor) else type(erf).__name__
+        raise ValueError(f"erf must be an (H, W) tensor, got {shape}")
+    if not isinstance(region, (tuple, list)) or len(region) != 4:
+        raise TypeError(f"region must be (top, left, bottom, right), got {region!r}")
+    top, left, bottom, right = (check_int(f"region[{k}]", v) for k, v in enumerate(region))
+    total = float(erf.sum())
+    if total == 0:
+        return 0.0
+    inside = erf[max(top, 0):max(bottom + 1, 0), max(left, 0):max(right + 1, 0)]
+    return float(inside.sum()) / total

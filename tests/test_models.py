@@ -261,8 +261,11 @@ def test_asymmetric_conv_same_field_fewer_weights(n):
     x = torch.randn(1, c, 15, 15)
     assert asym(x).shape == full(x).shape == x.shape
     assert conv_weights(asym) == 2 * n * c * c < conv_weights(full) == n * n * c * c
-    # receptive_field assumes square kernels, so compare where the gradient reaches: an n x n square
+    # the same n x n field, by the per-axis recurrence and by where the gradient reaches
     for module in (full, asym):
+        rf = receptive_field(module, (1, c, 15, 15))
+        assert rf.size_hw == (n, n) and rf.size == n
+        assert [row.kernel_size for row in rf.layers if row.kernel_size not in (None, 1)] in ([n], [(1, n), (n, 1)])
         erf = effective_receptive_field(module, (1, c, 15, 15), num_samples=16, reduce="max")
         rows, cols = torch.nonzero(erf, as_tuple=True)
         assert (rows.min(), rows.max(), cols.min(), cols.max()) == (7 - n // 2, 7 + n // 2, 7 - n // 2, 7 + n // 2)

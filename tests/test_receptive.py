@@ -5,13 +5,16 @@ The analytic receptive field is cross-checked independently by gradients: in a
 1/fan_in, max pooling becomes average pooling, activations and normalisation
 become identities) every pixel inside a unit's receptive field has a strictly
 positive influence on it and every pixel outside has none, so the nonzero
-region of d unit / d input is exactly the receptive field.
+region of d unit / d input is exactly the receptive field. Height and width are
+checked separately, so non-square kernels, strides, paddings and dilations (Inception
+v3's 1x7 / 7x1) are covered by the same cross-check.
 """
 from __future__ import annotations
 
 import copy
 import doctest
 import math
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -21,20 +24,28 @@ from torch import nn
 from torch.nn import functional as F
 
 from course import receptive
-from course.receptive import LayerRow, ReceptiveField, effective_receptive_field, receptive_field
-
+from course.receptive import (
+    LayerRow,
+    ReceptiveField,
+    effective_receptive_field,
+    receptive_field,
+)
 
 # --------------------------------------------------------------------------- helpers
+
+def pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
 
 class AveragingPool(nn.Module):
     """Stand-in for max pooling in the positive twin: a depthwise averaging convolution (keeps dilation)."""
 
     def __init__(self, kernel_size, stride, padding, dilation=1):
         super().__init__()
-        self.k, self.s, self.p, self.d = kernel_size, stride, padding, dilation
+        self.k, self.s, self.p, self.d = pair(kernel_size), pair(stride), pair(padding), pair(dilation)
 
     def forward(self, x):
-        weight = torch.full((x.shape[1], 1, self.k, self.k), 1.0 / self.k ** 2, dtype=x.dtype)
+        weight = torch.full((x.shape[1], 1, *self.k), 1.0 / math.prod(self.k), dtype=x.dtype)
         return F.conv2d(x, weight, stride=self.s, padding=self.p, dilation=self.d, groups=x.shape[1])
 
 
@@ -49,10 +60,6 @@ class FunctionalPool(nn.Module):
         if self.kind == "max":
             return F.max_pool2d(x, self.k, self.s, self.p, self.d)
         return F.avg_pool2d(x, self.k, stride=self.s, padding=self.p)
-
-
-def _first(value):
-    return value if isinstance(value, int) else value[0]
 
 
 def positive_twin(model: nn.Module, single_channel: bool = False) -> nn.Module:
@@ -76,8 +83,7 @@ def positive_twin(model: nn.Module, single_channel: bool = False) -> nn.Module:
                                 groups, bias=False, device="cpu")
                 nn.init.constant_(new.weight, 1.0 / new.weight[0].numel())
             elif isinstance(child, nn.MaxPool2d):
-                new = AveragingPool(_first(child.kernel_size), _first(child.stride), _first(child.padding),
-                                    _first(child.dilation))
+                new = AveragingPool(child.kernel_size, child.stride, child.padding, child.dilation)
             elif isinstance(child, FunctionalPool) and child.kind == "max":
                 new = AveragingPool(child.k, child.s, child.p, child.d)
             elif isinstance(child, (nn.ReLU, nn.BatchNorm2d, nn.Dropout)):
@@ -105,15 +111,24 @@ def gradient_region(net: nn.Module, input_size, unit) -> tuple[int, int, int, in
 
 
 def check_against_gradients(model, rf: ReceptiveField, channels: int, single_channel=False, side=None):
-    """The regions of output units (i, i), (i + 1, i), (i, i + 1) match ``rf.region``: size, stride, start."""
-    first = rf.region(0, 0)[0]
-    i = max(0, math.ceil(-first / rf.stride))          # the first unit whose field is not clipped at the top
-    side = side or rf.region(i + 1, i + 1)[2] + 1 + rf.stride  # its neighbours' fields fit too
+    """The regions of output units (i, j), (i + 1, j), (i, j + 1) match ``rf.region``: size, stride, start.
+
+    ``(i, j)`` is the first unit whose field is not clipped by the top and left
+    borders; the input (``side``: an int or ``(H, W)``, by default just large
+    enough) holds its neighbours' fields too. Height and width are checked separately.
+    """
+    top, left = rf.region(0, 0)[:2]
+    (stride_h, stride_w) = rf.stride_hw
+    i, j = max(0, math.ceil(-top / stride_h)), max(0, math.ceil(-left / stride_w))
+    if side is None:
+        corner = rf.region(i + 1, j + 1)
+        side = (corner[2] + 1 + stride_h, corner[3] + 1 + stride_w)
+    height, width = pair(side)
     twin = positive_twin(model, single_channel)
-    input_size = (1, 1 if single_channel else channels, side, side)
-    for unit in [(i, i), (i + 1, i), (i, i + 1)]:
+    input_size = (1, 1 if single_channel else channels, height, width)
+    for unit in [(i, j), (i + 1, j), (i, j + 1)]:
         expected = rf.region(*unit)
-        assert 0 <= min(expected) and max(expected) < side
+        assert 0 <= min(expected) and expected[2] < height and expected[3] < width
         assert gradient_region(twin, input_size, unit) == expected, unit
     return twin
 
@@ -285,15 +300,24 @@ CHANNELS = 2
 
 
 @st.composite
-def window_layer(draw):
+def window_layer(draw, square=True):
+    """``(kind, k, s, p, d, groups)``; with ``square=False`` k, s, p, d are ``(h, w)`` pairs drawn per axis."""
     kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "f_max", "f_avg", "relu", "bn"]))
     if kind in ("relu", "bn"):
         return (kind,)
-    k = draw(st.integers(1, 4))
-    s = draw(st.integers(1, 3))
-    d = draw(st.integers(1, 3)) if kind in ("conv", "maxpool", "f_max") else 1
-    k_eff = d * (k - 1) + 1
-    p = draw(st.integers(0, k_eff if kind == "conv" else k // 2))  # torch: pool padding <= kernel_size / 2
+
+    def one_axis():
+        k = draw(st.integers(1, 4))
+        s = draw(st.integers(1, 3))
+        d = draw(st.integers(1, 3)) if kind in ("conv", "maxpool", "f_max") else 1
+        k_eff = d * (k - 1) + 1
+        p = draw(st.integers(0, k_eff if kind == "conv" else k // 2))  # torch: pool padding <= kernel_size / 2
+        return k, s, p, d
+
+    if square:
+        k, s, p, d = one_axis()
+    else:
+        k, s, p, d = zip(one_axis(), one_axis())
     groups = draw(st.sampled_from([1, CHANNELS])) if kind == "conv" else 1
     return kind, k, s, p, d, groups
 
@@ -328,34 +352,41 @@ class TwoBranches(nn.Module):
 
 
 @st.composite
-def same_conv(draw, stride=None):
+def same_conv(draw, stride=None, square=True):
     """A "same"-padded convolution (odd dilated kernel), so branch shapes agree for every input size."""
-    k = draw(st.sampled_from([1, 3, 5]))
-    d = draw(st.integers(1, 2))
-    s = draw(st.integers(1, 2)) if stride is None else stride
-    return nn.Conv2d(CHANNELS, CHANNELS, k, s, d * (k - 1) // 2, d)
+    def one_axis(axis):
+        k = draw(st.sampled_from([1, 3, 5]))
+        d = draw(st.integers(1, 2))
+        s = draw(st.integers(1, 2)) if stride is None else pair(stride)[axis]
+        return k, s, d * (k - 1) // 2, d
+
+    if square:
+        k, s, p, d = one_axis(0)
+    else:
+        k, s, p, d = zip(one_axis(0), one_axis(1))
+    return nn.Conv2d(CHANNELS, CHANNELS, k, s, p, d)
 
 
-def stride_product(specs):
-    return math.prod(spec[2] for spec in specs if len(spec) > 1)
+def stride_product(specs, axis=0):
+    return math.prod(pair(spec[2])[axis] for spec in specs if len(spec) > 1)
 
 
 @st.composite
-def networks(draw):
-    prefix = draw(st.lists(window_layer(), min_size=1, max_size=4))
-    suffix = draw(st.lists(window_layer(), max_size=2))
-    if stride_product(prefix + suffix) > 27:
+def networks(draw, square=True):
+    prefix = draw(st.lists(window_layer(square), min_size=1, max_size=4))
+    suffix = draw(st.lists(window_layer(square), max_size=2))
+    if max(stride_product(prefix + suffix, axis) for axis in (0, 1)) > 27:
         prefix, suffix = prefix[:1], []
     layers = [build_layer(spec, CHANNELS) for spec in prefix]
     channels = CHANNELS
     if draw(st.booleans()):  # the residual variant
-        a = draw(st.lists(same_conv(), min_size=1, max_size=3))
-        stride = math.prod(conv.stride[0] for conv in a)
-        b = [draw(same_conv(stride=stride))] if stride > 1 or draw(st.booleans()) else []
+        a = draw(st.lists(same_conv(square=square), min_size=1, max_size=3))
+        stride = tuple(math.prod(conv.stride[axis] for conv in a) for axis in (0, 1))
+        b = [draw(same_conv(stride=stride, square=square))] if max(stride) > 1 or draw(st.booleans()) else []
         merge = draw(st.sampled_from(["add", "cat", "mul"]))
         layers.append(TwoBranches(nn.Sequential(*a), nn.Sequential(*b), merge))
         channels = 2 * CHANNELS if merge == "cat" else CHANNELS
-        if stride * stride_product(prefix) > 27:
+        if max(stride[axis] * stride_product(prefix, axis) for axis in (0, 1)) > 27:
             suffix = []
     layers += [build_layer(spec, channels) for spec in suffix]
     return nn.Sequential(*layers)
@@ -366,6 +397,15 @@ def networks(draw):
 def test_random_networks_match_gradients(net):
     rf = receptive_field(net, (1, CHANNELS, 600, 600))  # meta-device shape run: a big input is free
     assert rf.size == max(row.size for row in rf.layers)
+    check_against_gradients(net, rf, channels=CHANNELS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=networks(square=False))
+def test_random_non_square_networks_match_gradients(net):
+    """Kernels, strides, paddings and dilations drawn separately for height and width."""
+    rf = receptive_field(net, (1, CHANNELS, 600, 600))
+    assert rf.size_hw == tuple(max(row.size_hw[axis] for row in rf.layers) for axis in (0, 1))
     check_against_gradients(net, rf, channels=CHANNELS)
 
 
@@ -436,13 +476,75 @@ def test_whole_classifier_points_to_features():
     assert receptive_field(Classifier().features, (1, 3, 16, 16)).size == 3
 
 
-def test_non_square_kernels_are_refused():
-    with pytest.raises(ValueError, match=r"layer '0' \(Conv2d\) has kernel_size=\(1, 3\).*square"):
-        receptive_field(nn.Conv2d(3, 3, (1, 3)), (1, 3, 8, 8))
-    with pytest.raises(ValueError, match=r"layer '1' \(MaxPool2d\) has stride=\(2, 1\).*square"):
-        receptive_field(nn.Sequential(nn.Conv2d(3, 3, 3), nn.MaxPool2d(2, (2, 1))), (1, 3, 8, 8))
-    # a non-square input is fine: the field does not depend on the image size
-    assert receptive_field(nn.Conv2d(3, 3, 3), (1, 3, 8, 20)).output_shape == (1, 3, 6, 18)
+def test_non_square_kernels_strides_and_paddings_per_axis():
+    net = nn.Sequential(nn.Conv2d(3, 3, (1, 3)), nn.MaxPool2d(2, (2, 1)), nn.Conv2d(3, 3, (5, 1), padding=(2, 0)))
+    rf = receptive_field(net, (1, 3, 16, 16))
+    # height: 1 -> 2 (pool, jump 2) -> 2 + 4 * 2 = 10; width: 3 -> 4 (pool, jump 1) -> 4
+    assert [row.size_hw for row in rf.layers] == [(1, 3), (2, 4), (10, 4)]
+    assert [row.stride_hw for row in rf.layers] == [(1, 1), (2, 1), (2, 1)]
+    assert [row.start_hw for row in rf.layers] == [(0.0, 1.0), (0.5, 1.5), (0.5, 1.5)]
+    assert (rf.size_hw, rf.stride_hw, rf.start_hw, rf.output_shape) == ((10, 4), (2, 1), (0.5, 1.5), (1, 3, 8, 13))
+    assert rf.layers[0].kernel_size == (1, 3) and rf.layers[1].layer_stride == (2, 1)
+    assert rf.layers[1].kernel_size == 2 and rf.layers[2].padding == (2, 0)   # square parameters stay ints
+    assert rf.region(0, 0) == (-4, 0, 5, 3) and rf.region(2, 5) == (0, 5, 9, 8)
+    check_against_gradients(net, rf, channels=3)
+
+
+def test_size_and_stride_name_both_values_when_the_axes_differ():
+    rf = receptive_field(nn.Sequential(nn.Conv2d(3, 3, (1, 3)), nn.MaxPool2d(2, (2, 1))), (1, 3, 8, 8))
+    assert rf.size_hw == (2, 4) and rf.stride_hw == (2, 1)
+    with pytest.raises(ValueError, match=r"size is 2 along the height and 4 along the width.*size_hw.*\(2, 4\)"):
+        _ = rf.size
+    with pytest.raises(ValueError, match=r"stride is 2 along the height and 1 along the width.*stride_hw"):
+        _ = rf.stride
+    with pytest.raises(ValueError, match=r"start is 0.5 along the height and 1.5 along the width"):
+        _ = rf.start
+    with pytest.raises(ValueError, match=r"layer '0'.*size is 1 along the height and 3 along the width"):
+        _ = rf.layers[0].size
+    assert rf.layers[0].stride == 1                          # this row's jump is the same on both axes
+    assert repr(rf).startswith("ReceptiveField(size_hw=(2, 4), stride_hw=(2, 1), start_hw=(0.5, 1.5)")
+
+
+def test_table_and_html_show_per_axis_values():
+    rf = receptive_field(nn.Sequential(nn.Conv2d(3, 3, (1, 7), padding=(0, 3)), nn.MaxPool2d((3, 1), (2, 1))),
+                         (1, 3, 16, 16))
+    lines = rf.table().splitlines()
+    assert lines[3].split() == ["0", "Conv2d", "1x7", "1", "0x3", "1", "(1,", "3,", "16,", "16)", "1x7", "1",
+                                "0.0"]
+    assert lines[4].split() == ["1", "MaxPool2d", "3x1", "2x1", "0", "1", "(1,", "3,", "7,", "16)", "3x7", "2x1",
+                                "1.0,", "0.0"]
+    assert len({len(line) for line in lines[:1] + lines[2:-1]}) == 1
+    assert lines[-1] == "receptive field 3 x 7 pixels, stride 2 x 1"
+    page = rf._repr_html_()
+    assert "<td>1x7</td>" in page and "<td>3x7</td>" in page and "3 x 7 pixels, stride 2 x 1" in page
+
+
+def test_factorised_1x7_then_7x1_sees_7x7():  # Inception v3 (Szegedy et al. 2016), deck 004
+    net = nn.Sequential(nn.Conv2d(2, 2, (1, 7), padding=(0, 3)), nn.ReLU(), nn.Conv2d(2, 2, (7, 1), padding=(3, 0)))
+    rf = receptive_field(net, (1, 2, 17, 17))
+    assert [row.size_hw for row in rf.layers] == [(1, 7), (1, 7), (7, 7)]
+    assert (rf.size, rf.stride, rf.start) == (7, 1, 0.0)      # square again: the single values work
+    assert rf.region(8, 8) == (5, 5, 11, 11)
+    check_against_gradients(net, rf, channels=2)
+
+
+def inception_v3_trunk():
+    """torchvision's Inception v3 up to Mixed_7c (meta device): the layers before global pooling."""
+    with torch.device("meta"):
+        net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    children = dict(net.named_children())
+    names = list(children)
+    return nn.Sequential(OrderedDict((name, children[name]) for name in names[:names.index("Mixed_7c") + 1]))
+
+
+def test_inception_v3_trunk_1311_as_in_araujo_et_al():
+    rf = receptive_field(inception_v3_trunk(), (1, 3, 299, 299))
+    assert (rf.size, rf.stride, rf.output_shape) == (1311, 32, (1, 2048, 8, 8))  # Araujo et al. 2019, Table 1
+    assert rf.size_hw == (1311, 1311)
+    factorised = [row for row in rf.layers if row.kernel_size in ((1, 7), (7, 1))]
+    assert len(factorised) == 4 * 6 + 2                    # Mixed_6b..6e: 2 + 4 each; Mixed_7a: 2
+    assert any(row.size_hw[0] != row.size_hw[1] for row in factorised)   # the branches are non-square inside
+    assert "1x7" in rf.table() and "7x1" in rf.table()
 
 
 def test_merging_different_strides_is_an_error():
@@ -455,8 +557,20 @@ def test_merging_different_strides_is_an_error():
         def forward(self, x):
             return self.a(x) + self.b(x)
 
-    with pytest.raises(ValueError, match=r"layer 'add' \(add\) merges feature maps with different strides \[1, 2\]"):
+    with pytest.raises(ValueError, match=r"layer 'add' \(add\) merges feature maps with different strides \[1, 2\]:"):
         receptive_field(Net(), (1, 1, 5, 5))
+
+    class WidthOnly(nn.Module):  # both branches 3x6 from 6x6, with strides (2, 1) and (2, 2)
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3, stride=(2, 1), padding=1)
+            self.b = nn.Sequential(nn.ZeroPad2d((4, 4, 0, 0)), nn.Conv2d(1, 1, 3, stride=2, padding=(1, 0)))
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x)], dim=1)
+
+    with pytest.raises(ValueError, match=r"different strides \[1, 2\] along the width"):
+        receptive_field(WidthOnly(), (1, 1, 6, 6))
 
 
 def test_other_graph_errors():
@@ -511,6 +625,34 @@ def test_erf_of_a_linear_positive_net_is_the_receptive_field():
     assert erf.dtype == torch.float64
     support = (erf > 0).nonzero()
     assert support.min(0).values.tolist() == [top, left] and support.max(0).values.tolist() == [bottom, right]
+
+
+def test_erf_of_any_unit_is_supported_on_its_region_clipped_to_the_image():
+    net = nn.Sequential(nn.Conv2d(1, 1, (3, 5), padding=(1, 2)), nn.AvgPool2d((2, 1)), nn.Conv2d(1, 1, 3, padding=1))
+    twin = positive_twin(net)
+    input_size = (1, 1, 16, 12)
+    rf = receptive_field(net, input_size)
+    assert rf.size_hw == (8, 7) and rf.output_shape[-2:] == (8, 12)
+    for unit in [(0, 0), (3, 5), (7, 11), (4, 6)]:
+        top, left, bottom, right = rf.region(*unit)
+        support = (effective_receptive_field(twin, input_size, unit=unit) > 0).nonzero()
+        assert support.min(0).values.tolist() == [max(top, 0), max(left, 0)], unit
+        assert support.max(0).values.tolist() == [min(bottom, 15), min(right, 11)], unit
+    centre = effective_receptive_field(net, input_size, seed=2)
+    assert torch.equal(centre, effective_receptive_field(net, input_size, seed=2, unit=(4, 6)))
+    assert not torch.equal(centre, effective_receptive_field(net, input_size, seed=2, unit=(4, 5)))
+
+
+def test_erf_bad_unit():
+    net = nn.Conv2d(1, 1, 3)                                       # 8x8 -> 6x6
+    with pytest.raises(ValueError, match=r"unit must be inside the output map of 6 x 6 units .*got \(6, 0\)"):
+        effective_receptive_field(net, (1, 1, 8, 8), unit=(6, 0))
+    with pytest.raises(ValueError, match=r"unit\[1\] must be an int >= 0, got -1"):
+        effective_receptive_field(net, (1, 1, 8, 8), unit=(0, -1))
+    with pytest.raises(TypeError, match=r"unit must be None \(the centre\) or a pair of ints \(row, col\), got 3"):
+        effective_receptive_field(net, (1, 1, 8, 8), unit=3)
+    with pytest.raises(TypeError, match=r"unit\[0\] must be an int, got float 1.0"):
+        effective_receptive_field(net, (1, 1, 8, 8), unit=(1.0, 2))
 
 
 def test_erf_deterministic_seeded_and_side_effect_free():

@@ -294,8 +294,8 @@ class AsymmetricConv(nn.Module):
     (71% fewer). ``kernel_size`` ``n`` is odd; ``mid_channels`` defaults to
     ``out_channels``. Shapes: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
 
-    (``course.receptive.receptive_field`` handles square kernels only; the
-    ``n x n`` support shows in ``effective_receptive_field``.)
+    ``course.receptive.receptive_field`` follows the two axes separately: the
+    ``1 x n`` then ``n x 1`` pair sees ``n x n``, as the full kernel does.
 
     >>> a = AsymmetricConv(32, 32, kernel_size=7, bias=False)
     >>> sum(p.numel() for p in a.parameters()) // (32 * 32)          # 2n = 14 vs n**2 = 49

@@ -254,6 +254,7 @@ def receptive_field_figure(rf, position=(0, 0)):
     ``rf.region(i, j)`` filled (gid ``"region"``; where it leaves the image it
     reaches into the padding). Right: the output map with unit ``(i, j)``
     (gid ``"unit"``). Grids are drawn cell by cell up to 32 cells a side.
+    Fields that differ per axis (a 1x7 kernel) are drawn as the rectangle they are.
 
     >>> from course.receptive import receptive_field
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Conv2d(1, 1, 3, stride=2))
@@ -302,6 +303,8 @@ def receptive_field_figure(rf, position=(0, 0)):
         ax_out.add_patch(Rectangle((0, 0), out_w, out_h, facecolor=OUTPUT_COLOR, edgecolor="0.35", gid="output"))
     highlight_cells(ax_out, [(i, j)], color=SELECT_COLOR, alpha=0.8, gid="unit")
     outline_cells(ax_out, i, j, color=SELECT_COLOR, gid="unit:outline")
-    fig.suptitle(f"Receptive field of output unit ({i}, {j}): {rf.size}×{rf.size} pixels, stride {rf.stride}\n"
+    (size_h, size_w), (stride_h, stride_w) = rf.size_hw, rf.stride_hw
+    stride = f"{stride_h}" if stride_h == stride_w else f"{stride_h}×{stride_w}"
+    fig.suptitle(f"Receptive field of output unit ({i}, {j}): {size_h}×{size_w} pixels, stride {stride}\n"
                  f"rows {top}..{bottom}, columns {left}..{right} (outside the image: padding)", fontsize=10)
     return fig
