@@ -558,3 +558,58 @@ def test_bad_map_parameters():
         mean_average_precision([p], [t], iou_thresholds=0.5)
     with pytest.raises(ValueError, match=r"interpolation must be one of .*, got 'voc'"):
         mean_average_precision([p], [t], interpolation="voc")
+
+
+# --------------------------------------------------------------------------
+# match_detections: the greedy matching, one image and one class
+# --------------------------------------------------------------------------
+
+def greedy_by_loops(boxes, scores, gt_boxes, iou_threshold):
+    """The rule written again with loops: by score, take the free object of highest IoU (ties: the last)."""
+    iou = torchvision.ops.box_iou(boxes.double(), gt_boxes.double())
+    order = sorted(range(len(boxes)), key=lambda d: -float(scores[d]))      # stable: ties keep input order
+    free = [True] * len(gt_boxes)
+    matched = [-1] * len(boxes)
+    for d in order:
+        best, best_iou = -1, -1.0
+        for g in range(len(gt_boxes)):
+            if free[g] and float(iou[d, g]) >= best_iou:
+                best, best_iou = g, float(iou[d, g])
+        if best >= 0 and best_iou >= iou_threshold:
+            matched[d] = best
+            free[best] = False
+    return matched
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_match_detections_equals_the_rule_written_with_loops(seed):
+    g = torch.Generator().manual_seed(seed)
+    num_gt, num_det = int(torch.randint(0, 6, (1,), generator=g)), int(torch.randint(0, 12, (1,), generator=g))
+    def random_boxes(n):
+        xy = torch.randint(0, 20, (n, 2), generator=g).double()
+        wh = torch.randint(1, 10, (n, 2), generator=g).double()
+        return torch.cat([xy, xy + wh], dim=1)
+    gt_boxes = random_boxes(num_gt)
+    boxes = torch.cat([gt_boxes[torch.randint(0, max(num_gt, 1), (num_det // 2,), generator=g)] + 1
+                       if num_gt else random_boxes(num_det // 2), random_boxes(num_det - num_det // 2)])
+    scores = torch.randint(0, 4, (num_det,), generator=g).double() / 4      # many ties
+    for threshold in (0.3, 0.5, 0.75):
+        is_tp, matched = det.match_detections(boxes, scores, gt_boxes, threshold)
+        expected = greedy_by_loops(boxes, scores, gt_boxes, threshold)
+        assert matched.tolist() == expected
+        assert is_tp.tolist() == [m >= 0 for m in expected]
+        # and it is the matching behind mean_average_precision: the same number of true positives
+        _, _, ranked = det._match_image(boxes, scores, torch.zeros(num_det, dtype=torch.int64), gt_boxes,
+                                        torch.zeros(num_gt, dtype=torch.int64),
+                                        torch.tensor([threshold], dtype=torch.float64), max(num_det, 1))
+        assert int(ranked.sum()) == int(is_tp.sum())
+
+
+def test_match_detections_errors_name_the_argument():
+    box = torch.tensor([[0., 0., 1., 1.]])
+    with pytest.raises(ValueError, match="scores must hold one score per box"):
+        det.match_detections(box, torch.tensor([0.5, 0.4]), box)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        det.match_detections(box, torch.tensor([0.5]), box, 1.5)
+    with pytest.raises((ValueError, TypeError), match="gt_boxes"):
+        det.match_detections(box, torch.tensor([0.5]), torch.ones(3))

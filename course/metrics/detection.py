@@ -34,6 +34,7 @@ __all__ = [
     "box_iou",
     "precision_recall_curve",
     "average_precision",
+    "match_detections",
     "mean_average_precision",
 ]
 
@@ -301,16 +302,29 @@ def _match_image(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_det
     Returns the kept detections' ``scores``, ``labels`` (decreasing score) and
     ``is_tp`` ``(D, T)``: detection ``d`` is a true positive at threshold ``t``.
     """
+    _, scores, labels, is_tp, _ = _match_objects(boxes, scores, labels, gt_boxes, gt_labels, thresholds,
+                                                 max_detections)
+    return scores, labels, is_tp
+
+
+def _match_objects(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_detections):
+    """:func:`_match_image`, plus the kept detections' positions in the input and the object each one took.
+
+    Returns ``order`` ``(D,)`` (input index of each kept detection, decreasing
+    score), ``scores``, ``labels``, ``is_tp`` ``(D, T)`` and ``matched`` ``(D, T)``
+    int64: the index of the object detection ``d`` took at threshold ``t``, -1 if none.
+    """
     order = torch.argsort(scores, descending=True, stable=True)
     boxes, scores, labels = boxes[order], scores[order], labels[order]
     if len(labels) > max_detections:      # COCO keeps the best max_detections per image *and class*
         keep = _rank_within_class(labels) < max_detections
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        order, boxes, scores, labels = order[keep], boxes[keep], scores[keep], labels[keep]
 
     num_thresholds, num_objects = len(thresholds), len(gt_labels)
     is_tp = torch.zeros(len(labels), num_thresholds, dtype=torch.bool)
+    matched = torch.full((len(labels), num_thresholds), -1, dtype=torch.int64)
     if num_objects == 0:
-        return scores, labels, is_tp
+        return order, scores, labels, is_tp, matched
     iou = _box_iou(boxes.double(), gt_boxes.double())          # (D, G), float64 as pycocotools
     iou[labels[:, None] != gt_labels[None, :]] = -1.0           # match objects of the same class only
     taken = torch.zeros(num_thresholds, num_objects, dtype=torch.bool)
@@ -322,8 +336,47 @@ def _match_image(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_det
         hit = free_iou.amax(1) >= thresholds
         best = num_objects - 1 - free_iou.flip(1).argmax(1)
         is_tp[d] = hit
+        matched[d, hit] = best[hit]
         taken[hit, best[hit]] = True
-    return scores, labels, is_tp
+    return order, scores, labels, is_tp, matched
+
+
+def match_detections(boxes: torch.Tensor, scores: torch.Tensor, gt_boxes: torch.Tensor,
+                     iou_threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Match one image's detections of one class to its objects, greedily by score (COCO's rule).
+
+    In decreasing score (ties: input order), each detection takes the free
+    object it overlaps most, if that IoU is at least ``iou_threshold``; it is
+    then a true positive, otherwise a false positive. This is the matching
+    behind :func:`mean_average_precision`.
+
+    Shapes: ``boxes`` ``(D, 4)`` xyxy, ``scores`` ``(D,)``, ``gt_boxes``
+    ``(G, 4)``. Returns ``is_tp`` ``(D,)`` bool and ``matched`` ``(D,)`` int64
+    (the object each detection took, -1 for a false positive), both in the
+    order of ``boxes``. Objects no detection took are the misses.
+
+    >>> boxes = torch.tensor([[0., 0., 10., 10.], [1., 0., 11., 10.], [20., 20., 30., 30.]])
+    >>> is_tp, matched = match_detections(boxes, torch.tensor([0.9, 0.8, 0.7]),
+    ...                                   torch.tensor([[0., 0., 10., 10.]]))
+    >>> is_tp.tolist(), matched.tolist()       # the duplicate finds its object taken
+    ([True, False, False], [0, -1, -1])
+    """
+    boxes = _check_boxes("boxes", boxes, xyxy=True)
+    gt_boxes = _check_boxes("gt_boxes", gt_boxes, xyxy=True)
+    scores = _check_scores("scores", scores)
+    if len(scores) != len(boxes):
+        raise ValueError(f"scores must hold one score per box ({len(boxes)}), got {len(scores)}")
+    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float)) or not 0 <= iou_threshold <= 1:
+        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
+    thresholds = torch.tensor([float(iou_threshold)], dtype=torch.float64)
+    order, _, _, is_tp, matched = _match_objects(
+        boxes, scores, torch.zeros(len(boxes), dtype=torch.int64), gt_boxes,
+        torch.zeros(len(gt_boxes), dtype=torch.int64), thresholds, max(len(boxes), 1))
+    is_tp_in_order = torch.zeros(len(boxes), dtype=torch.bool)
+    matched_in_order = torch.full((len(boxes),), -1, dtype=torch.int64)
+    is_tp_in_order[order] = is_tp[:, 0]
+    matched_in_order[order] = matched[:, 0]
+    return is_tp_in_order, matched_in_order
 
 
 def mean_average_precision(predictions, targets, iou_thresholds=None, max_detections: int = 100,
