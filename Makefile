@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # test module (or class) and a notebook's cells stay on one worker (nbval cells
 # must not be split). The hostile-submission suite has one class per assignment.
 # (--dist loadgroup does not group with pytest 9.2 and xdist 3.8: tests are split.)
-PYTEST_ARGS ?= -n 2 --dist loadscope
+PYTEST_ARGS ?= -n 2 --dist loadscope --durations=30
 
 .PHONY: setup lab test benchmarks clean
 

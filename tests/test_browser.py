@@ -602,21 +602,29 @@ EXPLORER_BY_CLASS_JS = """
 
 
 def change_control(page, explorer, control: str) -> str:
-    """Move one control of an explorer as a student would: pick another option, or step a slider."""
+    """Move one control of an explorer as a student would: pick the next option, or step a slider."""
     widget = explorer.locator(f".course-control-{control}").first
     widget.scroll_into_view_if_needed()
     select = widget.locator("select")
     if select.count():
         options = select.locator("option").all_text_contents()
-        current = select.evaluate("s => s.options[s.selectedIndex].text")
-        choice = next(option for option in options if option != current)
+        current = select.evaluate("s => s.selectedIndex")
+        choice = options[(current + 1) % len(options)]
         select.select_option(label=choice)
-        return f"{current!r} -> {choice!r}"
+        return f"{options[current]!r} -> {choice!r}"
     handle = widget.locator(".noUi-handle[role=slider]")
     now, top = float(handle.get_attribute("aria-valuenow")), float(handle.get_attribute("aria-valuemax"))
     handle.focus()
     page.keyboard.press("ArrowRight" if now < top else "ArrowLeft")
     return f"{now:g} -> one step {'right' if now < top else 'left'}"
+
+
+CHANGED_JS = """([name, before]) => {
+  const box = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-' + name);
+  const img = box.querySelector('.course-explorer-output img[src^="data:image/png"]');
+  const label = box.querySelector('.course-explorer-label');
+  return img && label && label.textContent.trim() !== before.label && img.getAttribute('src') !== before.src;
+}"""
 
 
 def test_every_explorer_follows_its_controls(session):
@@ -632,23 +640,20 @@ def test_every_explorer_follows_its_controls(session):
             moved = 0
             for control in state["controls"]:
                 before = page.evaluate(EXPLORER_BY_CLASS_JS, name)
-                how = change_control(page, explorer, control)
-                try:
-                    page.wait_for_function(
-                        """([name, before]) => {
-                             const box = document.querySelector(
-                               '.jp-NotebookPanel:not(.lm-mod-hidden) .course-explorer-' + name);
-                             const img = box.querySelector('.course-explorer-output img[src^="data:image/png"]');
-                             const label = box.querySelector('.course-explorer-label');
-                             return img && label && label.textContent.trim() !== before.label
-                                    && img.getAttribute('src') !== before.src;
-                           }""", arg=[name, before], timeout=SLIDER_SECONDS * 1000, polling=100)
-                except Exception as error:
-                    after = page.evaluate(EXPLORER_BY_CLASS_JS, name)
-                    raise AssertionError(f"explorer {name}: control {control} moved ({how}) but the text or the "
-                                         f"figure did not change: {before['label']!r} -> {after['label']!r}") from error
+                moves = []
+                for _ in range(3):   # a move that shows the same thing (the predicted class named): move again
+                    moves.append(change_control(page, explorer, control))
+                    try:
+                        page.wait_for_function(CHANGED_JS, arg=[name, before], timeout=SLIDER_SECONDS * 1000,
+                                               polling=100)
+                        break
+                    except Exception:
+                        continue
                 after = page.evaluate(EXPLORER_BY_CLASS_JS, name)
-                print(f"{name}: {control} {how}: {before['label']!r} -> {after['label']!r}")
+                assert after["label"] != before["label"] and after["src"] != before["src"], (
+                    f"explorer {name}: control {control} moved ({'; '.join(moves)}) but the text or the figure "
+                    f"did not change: {before['label']!r} -> {after['label']!r}")
+                print(f"{name}: {control} {'; '.join(moves)}: {before['label']!r} -> {after['label']!r}")
                 moved += 1
             assert moved >= 1, f"explorer {name} has no control"
             session.screenshot(f"explorer-{name}.png", explorer)

@@ -622,8 +622,8 @@ def unpooling_explorer(method="max_unpool", scale_factor=2, size=4, seed=0):
     ``x`` is max-pooled by ``scale_factor`` and the pooled values are unpooled
     by the chosen method (:func:`unpool`, which calls ``course.upsample``).
 
-    The label names the method, the input (pooled) and output shapes and how
-    many output cells are non-zero; ``explorer.state()`` holds ``x``,
+    The label names the method, the input (pooled) and output shapes, how
+    many output cells are non-zero and which pooling input (size, seed) it is; ``explorer.state()`` holds ``x``,
     ``pooled``, ``indices``, ``output``, ``argmax``, ``nonzero``,
     ``input_shape`` and ``output_shape``; ``explorer.figure`` is
     :func:`unpooling_method_figure`.
@@ -656,6 +656,9 @@ def unpooling_explorer(method="max_unpool", scale_factor=2, size=4, seed=0):
         result = unpool(method, x, s)
         state = {**result, "input_shape": tuple(result["pooled"].shape),
                  "output_shape": tuple(result["output"].shape)}
-        return View(_unpooling_text(method, s, result), _draw_unpooling(method, s, result), state)
+        side = values["size"]
+        text = (_unpooling_text(method, s, result)
+                + f" · pooling input {side}×{side}: the numbers 1..{side * side} shuffled by seed {values['seed']}")
+        return View(text, _draw_unpooling(method, s, result), state)
 
     return Explorer(controls, update, name="unpooling")
