@@ -5,8 +5,9 @@ control through several values, one change at a time, timing each redraw
 (recompute, draw the figure, encode the PNG): what a student waits for after
 releasing a slider. Prints the median and worst redraw per explorer. The
 first redraw of a new setting is timed, so caches only help where a student
-would really come back to a setting. Set OMP_NUM_THREADS to try other thread
-counts.
+would really come back to a setting. CPU time is printed next to wall time:
+on a busy machine the wall time grows, the CPU time does not. Set
+OMP_NUM_THREADS to try other thread counts.
 
     .venv/bin/python benchmarks/explorers.py
 """
@@ -70,32 +71,37 @@ def control_values(control) -> list:
     return [value for value in picks if value != control.value] or [low]
 
 
-def redraw_times(explorer) -> list[float]:
-    times = []
+def redraw_times(explorer) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each redraw (CPU time does not grow when other programs share the cores)."""
+    times, cpu = [], []
     for name in list(explorer.controls):
         for value in control_values(explorer.controls[name]):
             control = explorer.controls[name]
             if hasattr(control, "max") and not (control.min <= value <= control.max):
                 continue  # the range follows another control (a unit's position): skip what is out of it now
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             control.value = value
             times.append(time.perf_counter() - start)
-    return times
+            cpu.append(time.process_time() - start_cpu)
+    return times, cpu
 
 
 def main(argv: list[str]) -> int:
     names = argv or list(EXPLORERS)
     print(f"{len(names)} explorers, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')},"
           f" torch threads {torch.get_num_threads()}")
-    print(f"{'explorer':<18} {'build s':>8} {'redraws':>8} {'median s':>9} {'worst s':>8}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'explorer':<18} {'build s':>8} {'redraws':>8} {'median s':>9} {'worst s':>8} "
+          f"{'median CPU s':>13} {'worst CPU s':>12}")
     worst_of_all = 0.0
     for name in names:
         start = time.perf_counter()
         explorer = EXPLORERS[name]()
         build = time.perf_counter() - start
-        times = redraw_times(explorer)
+        times, cpu = redraw_times(explorer)
         worst_of_all = max(worst_of_all, max(times))
-        print(f"{name:<18} {build:8.2f} {len(times):8d} {statistics.median(times):9.3f} {max(times):8.3f}")
+        print(f"{name:<18} {build:8.2f} {len(times):8d} {statistics.median(times):9.3f} {max(times):8.3f} "
+              f"{statistics.median(cpu):13.3f} {max(cpu):12.3f}")
     print(f"worst redraw: {worst_of_all:.3f} s (goal: under {GOAL_SECONDS} s)")
     return 0
 
