@@ -37,6 +37,12 @@ forbidden (every function or class defined in ``course`` except
     UNFOLD                  F.unfold / im2col (allowed where im2col is the lesson)
     MAX_POOL, MAX_UNPOOL    F.max_pool2d (with indices), F.max_unpool2d, ...
     LAYERS                  nn.Conv2d, nn.Linear (for counting parameters by hand)
+    NORMALIZATION           F.batch_norm, nn.BatchNorm2d, torch.batch_norm, ... (batch norm by hand)
+    TORCHVISION_MODELS      anything of torchvision.models and torchvision.ops (blocks and counts by hand)
+
+An answer may be a class defined in the notebook (an ``nn.Module``): its
+bases and its methods are checked as a function's body is, and the class is
+instantiated inside :func:`forbidden_calls`.
 
 Typical hidden test::
 
@@ -90,6 +96,8 @@ __all__ = [
     "MAX_POOL",
     "MAX_UNPOOL",
     "LAYERS",
+    "NORMALIZATION",
+    "TORCHVISION_MODELS",
     "static_problem",
     "forbidden_calls",
     "student_function",
@@ -138,8 +146,10 @@ def _course_module_of_file(filename: str) -> str:
 
 
 def _label(obj) -> str:
-    """A dotted name for ``obj``, as students would write it: ``torch.nn.functional.conv2d``,
-    ``torch.ops.aten.conv2d``, ``course.conv.conv2d``."""
+    """A dotted name for ``obj``, as students would write it.
+
+    For example ``torch.nn.functional.conv2d``, ``torch.ops.aten.conv2d``, ``course.conv.conv2d``.
+    """
     module, name = _module_of(obj), _name_of(obj)
     if isinstance(obj, types.FunctionType) and _is_course_file(obj.__code__.co_filename) \
             and not _is_course_module(module):
@@ -202,9 +212,11 @@ class Rule:
     description = "a forbidden function"
 
     def matches(self, obj) -> bool:
+        """Whether ``obj`` is one of the forbidden objects."""
         raise NotImplementedError
 
     def targets(self):
+        """The ``(owner, attribute name)`` pairs to patch while the student's code runs."""
         raise NotImplementedError
 
     def __add__(self, other):
@@ -268,6 +280,8 @@ _ATEN_NAMES = (
     "thnn_conv2d", "_slow_conv2d_forward", "mkldnn_convolution", "conv_tbc",
     "im2col", "max_pool2d", "max_pool2d_with_indices", "adaptive_max_pool2d",
     "fractional_max_pool2d", "max_unpool2d", "linear",
+    "batch_norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+    "instance_norm", "group_norm", "native_group_norm", "layer_norm", "native_layer_norm",
 )
 
 
@@ -329,9 +343,12 @@ LAYERS = _PatternRule("a torch.nn layer", r"^_?(lazy)?(conv|linear|bilinear)")
 
 
 def _rule_over(description, patterns, owners):
-    """A :class:`_PatternRule` over other packages than torch and scipy: ``patterns`` maps a
-    package (``"torchvision"``) to the pattern of its forbidden names; ``owners`` are the modules
-    to patch. A package not imported yet is not imported (as scipy): the static half still sees it."""
+    """A :class:`_PatternRule` over other packages than torch and scipy.
+
+    ``patterns`` maps a package (``"torchvision"``) to the pattern of its forbidden names;
+    ``owners`` are the modules to patch. A package not imported yet is not imported (as scipy):
+    the static half still sees it.
+    """
     rule = _PatternRule(description, r"(?!)", owners=owners)
     rule.patterns = {package: re.compile(pattern, re.IGNORECASE) for package, pattern in patterns.items()}
     return rule
@@ -351,6 +368,20 @@ DETECTION_METRICS = _rule_over(
     {"sklearn": r"^(average_precision_score|precision_recall_curve|auc|label_ranking_average_precision_score)$",
      "pycocotools": r"^(cocoeval|coco)$"},
     ("sklearn.metrics", "sklearn.metrics._ranking", "pycocotools.cocoeval", "pycocotools.coco"))
+# Assignment 4 (architectures): batch norm written by hand (F.batch_norm, nn.BatchNorm2d,
+# torch.batch_norm, torch.native_batch_norm and the other normalisation layers).
+NORMALIZATION = _PatternRule(
+    "a normalisation layer or function", r"batch_?norm|instance_?norm|group_?norm|layer_?norm",
+    owners=_TORCH_OWNERS + ("torch.nn.modules.batchnorm", "torch.nn.modules.normalization",
+                            "torch.nn.modules.instancenorm"))
+# Anything from torchvision (its models, blocks and layers): a block or a count asked for by hand
+# cannot be taken from torchvision.models (ResNet's Bottleneck, SqueezeNet's Fire, vgg16()...).
+TORCHVISION_MODELS = _rule_over(
+    "a torchvision model or block",
+    {"torchvision": r"."},
+    ("torchvision.models", "torchvision.models.resnet", "torchvision.models.vgg", "torchvision.models.squeezenet",
+     "torchvision.models.googlenet", "torchvision.models.inception", "torchvision.models.mobilenetv2",
+     "torchvision.models.mobilenetv3", "torchvision.ops", "torchvision.ops.misc"))
 
 
 def _as_rules(forbidden) -> tuple:
@@ -474,7 +505,7 @@ class _Scan:
     def function(self, fn, path, depth):
         code = fn.__code__
         closure = {}
-        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        for var, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 closure[var] = cell.cell_contents
             except ValueError:  # an empty cell
@@ -551,6 +582,23 @@ def static_problem(name: str, fn, forbidden=(), student_module: str = "__main__"
     target = _unwrap(fn)
     if not callable(fn):
         return f"{name}: expected a function you define with def, got {type(fn).__name__} {short_repr(fn)}"
+    if isinstance(target, type) and _module_of(target) == student_module:
+        # a class defined in the notebook (an nn.Module to write): its bases must not be forbidden
+        # (class Bottleneck(torchvision.models.resnet.Bottleneck)), and its own methods are read
+        # as a function's body is
+        for base in target.__mro__[1:]:
+            rule = scan.match(base)
+            if rule is not None:
+                return (f"{name}: {ask}, but it derives from {_label(base)} ({rule.description}). "
+                        f"Write it without {_label(base)}: no points for this part otherwise.")
+        for cls in target.__mro__:
+            if _module_of(cls) == student_module:
+                scan.visit(cls, name if cls is target else f"{name} (base {cls.__name__})", 0)
+        if scan.finding is not None:
+            path, label, description = scan.finding
+            return (f"{name}: {ask}, but it uses {label} ({description}), reached as {path}. "
+                    f"Write it without {label}: no points for this part otherwise.")
+        return None
     if not isinstance(target, types.FunctionType):
         return (f"{name}: expected a function you define with def in the notebook, "
                 f"got {type(target).__name__} {short_repr(target)}")
@@ -700,4 +748,5 @@ def fresh_reference(*names):
         for key in [key for key in sys.modules if ours(key)]:
             del sys.modules[key]
         sys.modules.update(saved)
-    return types.SimpleNamespace(**{name.rsplit(".", 1)[-1]: module for name, module in zip(names, modules)})
+    pairs = zip(names, modules, strict=True)
+    return types.SimpleNamespace(**{name.rsplit(".", 1)[-1]: module for name, module in pairs})
