@@ -30,7 +30,10 @@ $(STAMP): pyproject.toml constraints.txt
 lab: setup
 	$(PY) -m course.lab
 
+# Lint first (pyflakes, pycodestyle, isort, bugbear, pydocstyle: see [tool.ruff]
+# in pyproject.toml), so a lint error fails the run before the slow tests start.
 test: setup
+	$(PY) -m ruff check course tests benchmarks scripts conftest.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 benchmarks: setup

@@ -1,5 +1,7 @@
-"""Autograding throughput of every assignment (goals: under 15 s per submission on 2 cores, and
-``--jobs 2`` at least 1.7x faster than ``--jobs 1``; for a1, issue 10 set 4.05 s per submission).
+"""Autograding throughput of every assignment, with ``--jobs 1`` and ``--jobs 2``.
+
+Goals: under 15 s per submission on 2 cores, and ``--jobs 2`` at least 1.7x
+faster than ``--jobs 1`` (for a1, issue 10 set 4.05 s per submission).
 
 A batch of N copies of the worked solution (default 8) is graded twice, with
 ``--jobs 1`` and with ``--jobs 2``, each time in a scratch copy of the course
@@ -48,7 +50,8 @@ def solved_notebook(course: Path, assignment: str, scratch: Path):
     return stem, release
 
 
-SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\nprint(time.perf_counter() - t)"
+SPIN = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(20_000_000):\n    x += i\n"
+        "print(time.perf_counter() - t)")
 
 
 def cpu_calibration() -> tuple[float, float]:

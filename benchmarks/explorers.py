@@ -88,8 +88,9 @@ def redraw_times(explorer) -> tuple[list[float], list[float]]:
 
 def main(argv: list[str]) -> int:
     names = argv or list(EXPLORERS)
-    print(f"{len(names)} explorers, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')},"
-          f" torch threads {torch.get_num_threads()}")
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"{len(names)} explorers, {os.cpu_count()} CPUs, OMP_NUM_THREADS={threads}, "
+          f"torch threads {torch.get_num_threads()}")
     print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'explorer':<18} {'build s':>8} {'redraws':>8} {'median s':>9} {'worst s':>8} "
           f"{'median CPU s':>13} {'worst CPU s':>12}")

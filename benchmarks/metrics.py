@@ -41,8 +41,10 @@ def median_time(function, runs: int) -> float:
 
 
 def median_times(first, second, runs: int) -> tuple[float, float]:
-    """Median times of two functions run alternately (after a warm-up call each), so
-    that a busy machine slows both alike."""
+    """Median times of two functions run alternately (after a warm-up call each).
+
+    Alternating makes a busy machine slow both alike.
+    """
     first(), second()
     pairs = [(median_time(first, 1), median_time(second, 1)) for _ in range(runs)]
     return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
@@ -78,12 +80,13 @@ def synthetic_dataset(seed: int = 0):
 def coco_dicts(predictions, targets):
     """The same data as COCO json: xywh boxes, image ids from 1, category ids from 1."""
     annotations, detections = [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets)):
-        for (x1, y1, x2, y2), label in zip(target["boxes"].double().tolist(), target["labels"].tolist()):
+    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
+        for (x1, y1, x2, y2), label in zip(target["boxes"].double().tolist(), target["labels"].tolist(), strict=True):
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": label + 1,
                                 "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
         for (x1, y1, x2, y2), score, label in zip(prediction["boxes"].double().tolist(),
-                                                  prediction["scores"].tolist(), prediction["labels"].tolist()):
+                                                  prediction["scores"].tolist(), prediction["labels"].tolist(),
+                                                  strict=True):
             detections.append({"image_id": i + 1, "category_id": label + 1,
                                "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score})
     dataset = {"images": [{"id": i + 1} for i in range(len(targets))], "annotations": annotations,

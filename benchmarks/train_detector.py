@@ -34,10 +34,10 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course.data import ShapesDataset  # noqa: E402
-from course.metrics import mean_average_precision  # noqa: E402
-from course.models import TinySSD, positive_accuracy  # noqa: E402
-from course.train import fit  # noqa: E402
+from course.data import ShapesDataset
+from course.metrics import mean_average_precision
+from course.models import TinySSD, positive_accuracy
+from course.train import fit
 
 IMAGE_SIZE, NUM_SHAPE_CLASSES = 48, 3
 TRAIN_IMAGES, VAL_IMAGES = 1000, 200
@@ -50,7 +50,7 @@ SEED = 0
 
 def scenes(n: int, seed: int):
     data = ShapesDataset(n, IMAGE_SIZE, task="detection", num_classes=NUM_SHAPE_CLASSES, seed=seed)
-    images, targets = zip(*(data[i] for i in range(n)))
+    images, targets = zip(*(data[i] for i in range(n)), strict=True)
     return torch.stack(images), [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets]
 
 

@@ -34,9 +34,9 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course.data import ShapesDataset  # noqa: E402
-from course.models import UNet  # noqa: E402
-from course.train import evaluate, fit  # noqa: E402
+from course.data import ShapesDataset
+from course.models import UNet
+from course.train import evaluate, fit
 
 IMAGE_SIZE, NUM_SHAPE_CLASSES = 48, 3
 TRAIN_IMAGES, VAL_IMAGES = 1000, 200
@@ -50,7 +50,7 @@ SEED = 0
 
 def in_memory(data) -> TensorDataset:
     """Generate every item once: a TensorDataset of images (N, 3, H, W) and label maps (N, H, W)."""
-    images, masks = zip(*(data[i] for i in range(len(data))))
+    images, masks = zip(*(data[i] for i in range(len(data))), strict=True)
     return TensorDataset(torch.stack(images), torch.stack(masks))
 
 

@@ -54,9 +54,9 @@ from torch.utils.data import TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course.data import DigitsClassification  # noqa: E402
-from course.pretrained import DigitsCNN, load_pretrained  # noqa: E402
-from course.train import evaluate, fit, predict  # noqa: E402
+from course.data import DigitsClassification
+from course.pretrained import DigitsCNN, load_pretrained
+from course.train import evaluate, fit, predict
 
 NEW_CLASSES = [5, 6, 7, 8, 9]          # never seen in pretraining (it used 0-4)
 LABELS_PER_CLASS = (2, 5, 10, 20)

@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "conv", "upsample", "receptive", "complexity",
-    "boxes", "detection", "metrics", "explain", "losses", "models", "data", "train", "pretrained", "viz", "grading", "lab",
+    "boxes", "detection", "metrics", "explain", "losses", "models", "data", "train", "pretrained", "viz",
+    "grading", "lab",
 )
 
 __all__ = list(_SUBMODULES)

@@ -94,13 +94,13 @@ def _scaled(name: str, multiplier: float, base_name: str, base: int) -> int:
 
 def depthwise_separable_cost(kernel_size, in_channels, out_channels, feature_size,
                              width_multiplier=1.0, resolution_multiplier=1.0) -> tuple[int, int]:
-    """Cost of a depthwise separable convolution, no bias: ``(mult_adds, params)``.
+    r"""Cost of a depthwise separable convolution, no bias: ``(mult_adds, params)``.
 
     With width multiplier ``a`` and resolution multiplier ``r`` (MobileNet
     paper, eq. 7)::
 
         mult_adds = D_K^2 * aM * (rD_F)^2  +  aM * aN * (rD_F)^2
-                    \\_____ depthwise ____/     \\__ pointwise (1x1) _/
+                    \_____ depthwise ____/     \__ pointwise (1x1) _/
         params    = D_K^2 * aM  +  aM * aN
 
     where ``aM = round(a*M)``, ``aN = round(a*N)``, ``rD_F = round(r*D_F)``
@@ -303,8 +303,8 @@ def format_table(rows) -> str:
     widths = [max(len(line[i]) for line in [header] + lines) for i in range(5)]
 
     def fmt(line):
-        left = [cell.ljust(w) for cell, w in zip(line[:3], widths)]
-        right = [cell.rjust(w) for cell, w in zip(line[3:], widths[3:])]
+        left = [cell.ljust(w) for cell, w in zip(line[:3], widths, strict=False)]
+        right = [cell.rjust(w) for cell, w in zip(line[3:], widths[3:], strict=False)]
         return "  ".join(left + right).rstrip()
 
     rule = "-" * len(fmt(header))

@@ -524,7 +524,8 @@ def anchor_targets(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: tor
     _check_same_length("gt_boxes", gt_boxes, "gt_labels", gt_labels)
     if (gt_labels < 1).any():
         i = int((gt_labels < 1).nonzero()[0, 0])
-        raise ValueError(f"gt_labels must be classes >= 1 (0 is the background), got gt_labels[{i}] = {int(gt_labels[i])}")
+        raise ValueError(f"gt_labels must be classes >= 1 (0 is the background), "
+                         f"got gt_labels[{i}] = {int(gt_labels[i])}")
     positive = matched >= 0
     labels = torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device)
     labels[positive] = gt_labels.to(anchors.device)[matched[positive]]

@@ -208,7 +208,8 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     [[[0.0, 0.5], [0.25, 1.0]], [[0.0, 0.0], [0.0, 0.0]]]
     """
     if not isinstance(maps, torch.Tensor) or not maps.is_floating_point() or maps.dim() < 2:
-        got = f"shape {tuple(maps.shape)}, dtype {maps.dtype}" if isinstance(maps, torch.Tensor) else type(maps).__name__
+        got = (f"shape {tuple(maps.shape)}, dtype {maps.dtype}" if isinstance(maps, torch.Tensor)
+               else type(maps).__name__)
         raise TypeError(f"maps must be a floating-point tensor (N, ...) of maps, got {got}")
     scale = maps.detach().abs().flatten(1).amax(dim=1).view(-1, *([1] * (maps.dim() - 1)))
     return torch.where(scale > 0, maps / torch.where(scale > 0, scale, torch.ones_like(scale)),
@@ -331,8 +332,11 @@ def occlusion(model, x, class_idx=None, patch=8, stride=4, fill=0.0, batch_size:
     It costs one forward pass per patch position and image, with no gradients.
 
     Args:
-        model, x, class_idx: as in :func:`saliency`.
-        patch, stride: ints or ``(h, w)`` pairs; the patch must fit in the image.
+        model: as in :func:`saliency`.
+        x: as in :func:`saliency`.
+        class_idx: as in :func:`saliency`.
+        patch: the side of the grey square, an int or an ``(h, w)`` pair; it must fit in the image.
+        stride: the step between patch positions, an int or an ``(h, w)`` pair.
         fill: the value that covers the patch: a number, a tensor ``(C,)``
             (one per channel, e.g. the data's mean colour) or ``(N, C)``.
         batch_size: at most this many occluded images per forward pass.
@@ -397,7 +401,9 @@ def cam(model, x, class_idx=None, *, target_layer=None, linear=None, normalize: 
         M_c = sum_k w_k^c A_k                      (the CAM, shape (h, w))
 
     Args:
-        model, x, class_idx: as in :func:`saliency`.
+        model: as in :func:`saliency`.
+        x: as in :func:`saliency`.
+        class_idx: as in :func:`saliency`.
         target_layer: the module whose output is pooled; default ``model.features``.
         linear: the final ``nn.Linear``; default the last ``nn.Linear`` in ``model.modules()``.
         normalize: True: ``ReLU(M_c)``, upsampled bilinearly (``align_corners=False``)

@@ -95,6 +95,7 @@ class DigitsCNN(nn.Module):
         self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, self.num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a batch of images (N, {self.in_channels}, H, W), got {got}")

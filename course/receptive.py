@@ -224,7 +224,8 @@ class ReceptiveField:
         widths = [max(len(row[c]) for row in cells) for c in range(len(_COLUMNS))]
         lines = []
         for row in cells:
-            parts = [text.ljust(w) if c < 2 else text.rjust(w) for c, (text, w) in enumerate(zip(row, widths))]
+            parts = [text.ljust(w) if c < 2 else text.rjust(w)
+                     for c, (text, w) in enumerate(zip(row, widths, strict=True))]
             lines.append("  ".join(parts).rstrip())
         lines.insert(1, "-" * len(lines[0]))
         lines.append(self.summary())
@@ -332,7 +333,7 @@ def _pair(layer: str, what: str, value) -> tuple[int, int]:
 def _arguments(node, names: tuple[str, ...], **defaults) -> dict:
     """The arguments of a traced call by name: positional, then keyword, then defaults."""
     values = dict(defaults)
-    values.update(zip(names, node.args))
+    values.update(zip(names, node.args, strict=False))
     values.update(node.kwargs)
     return values
 
@@ -344,7 +345,7 @@ def _window_op(layer: str, kernel_size, stride, padding, dilation=1) -> _Op:
     if padding == "valid":
         p = (0, 0)
     elif padding == "same":  # PyTorch pads d*(k-1) in total, the smaller half first
-        p = tuple(d_ * (k_ - 1) // 2 for k_, d_ in zip(k, d))
+        p = tuple(d_ * (k_ - 1) // 2 for k_, d_ in zip(k, d, strict=True))
     else:
         p = _pair(layer, "padding", padding)
     return _Op(k, s, p, d)
@@ -433,7 +434,7 @@ def _eval_mode(model: nn.Module):
 
 
 def _tensor_kind(model: nn.Module) -> tuple[torch.dtype, torch.device]:
-    """dtype and device of the model's first floating-point parameter or buffer (else float32, cpu)."""
+    """Dtype and device of the model's first floating-point parameter or buffer (else float32, cpu)."""
     for t in list(model.parameters()) + list(model.buffers()):
         if t.is_floating_point():
             return t.dtype, t.device

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import time
 from typing import Callable
 
@@ -201,7 +200,8 @@ def _check_loss(loss, ignore_index: int | None) -> Callable:
             return torch.nn.functional.cross_entropy(output, target, ignore_index=index)
         return cross_entropy
     if not callable(loss):
-        raise TypeError(f"loss must be None (cross-entropy) or a function loss(output, target), got {type(loss).__name__}")
+        raise TypeError(f"loss must be None (cross-entropy) or a function loss(output, target), "
+                        f"got {type(loss).__name__}")
     return loss
 
 
@@ -372,13 +372,14 @@ def fit(model, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3, 
         model: any ``nn.Module`` mapping a batch of inputs to class scores
             (logits): ``(N, C)`` for classification, ``(N, C, H, W)`` for
             segmentation. It is trained in place, moved to ``device``.
-        train_data, val_data: Datasets of ``(input, target)`` pairs (targets:
-            int64 class indices, ``()`` per image or ``(H, W)`` label maps), or
-            DataLoaders, which are used as they are (their own batch size and
-            order; ``batch_size`` and the shuffling seed apply to Datasets).
+        train_data: a Dataset of ``(input, target)`` pairs (targets: int64
+            class indices, ``()`` per image or ``(H, W)`` label maps), or a
+            DataLoader, which is used as it is (its own batch size and order;
+            ``batch_size`` and the shuffling seed apply to Datasets).
             If the training dataset has a ``set_epoch`` method (the
             ``course.data`` datasets do), it is called with 0, 1, ... at the
             start of each epoch, so random augmentations differ between epochs.
+        val_data: validation data, as ``train_data`` (never shuffled), or None.
         epochs: passes over ``train_data``, >= 1.
         lr: learning rate > 0 of the named optimizers.
         optimizer: ``"adam"`` (``torch.optim.Adam``), ``"sgd"`` (SGD with
@@ -540,7 +541,11 @@ def evaluate(model, data, *, loss=None, metric="accuracy", num_classes: int | No
     """Loss and metric of ``model`` on ``data``, in eval mode without gradients.
 
     Args:
-        model, loss, metric, num_classes, ignore_index: as in :func:`fit`.
+        model: as in :func:`fit`.
+        loss: as in :func:`fit`.
+        metric: as in :func:`fit`.
+        num_classes: as in :func:`fit`.
+        ignore_index: as in :func:`fit`.
         data: a Dataset of ``(input, target)`` pairs, or a DataLoader.
         device: where to run; None: where the model's weights already are
             (the model is moved if a device is given).
@@ -609,7 +614,7 @@ def predict(model, data, *, logits: bool = False, batch_size: int = 64, device=N
     model.to(device)
     if isinstance(data, torch.Tensor):
         if data.dim() == 0:
-            raise ValueError(f"data must be a batch of inputs (N, ...), got a 0-D tensor")
+            raise ValueError("data must be a batch of inputs (N, ...), got a 0-D tensor")
         loader = data.split(batch_size)                  # plain batches, no pairs
     elif isinstance(data, DataLoader):
         loader = data

@@ -151,7 +151,7 @@ def _check_output_size(output_size, default_size, stride):
     last = len(output_size) - 1
     sizes = (check_int(f"output_size[{last - 1}]", output_size[-2], minimum=1),
              check_int(f"output_size[{last}]", output_size[-1], minimum=1))
-    for size, default, s in zip(sizes, default_size, stride):
+    for size, default, s in zip(sizes, default_size, stride, strict=True):
         if not default - s < size < default + s:
             raise ValueError(
                 f"output_size {tuple(output_size)} does not fit the pooling: each of H, W must "

@@ -23,5 +23,5 @@ def pool_configs(draw, max_size=12):
     kernel = draw(ints_or_pairs(1, 4))
     stride = draw(st.one_of(st.none(), ints_or_pairs(1, 3)))
     padding = tuple(draw(st.integers(0, k // 2)) for k in pair(kernel))
-    size = tuple(draw(st.integers(max(1, k - 2 * p), max_size)) for k, p in zip(pair(kernel), padding))
+    size = tuple(draw(st.integers(max(1, k - 2 * p), max_size)) for k, p in zip(pair(kernel), padding, strict=True))
     return dict(kernel_size=kernel, stride=stride, padding=padding, size=size)

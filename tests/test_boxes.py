@@ -1,16 +1,13 @@
 """Tests for course.boxes: formats, areas and normalised coordinates against torchvision."""
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import pytest
 import torch
 import torchvision
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-import course.boxes as cb
 from course.boxes import BOX_FORMATS, box_area, box_convert, denormalize_boxes, normalize_boxes
 
 HYPOTHESIS = settings(max_examples=40, deadline=None)
@@ -25,11 +22,6 @@ def xyxy_boxes(draw, max_boxes=12, dtype=torch.float32):
     rows = draw(st.lists(st.tuples(coordinates, coordinates, sizes, sizes), max_size=max_boxes))
     corner_size = torch.tensor(rows, dtype=dtype).reshape(-1, 4)
     return torch.cat([corner_size[:, :2], corner_size[:, :2] + corner_size[:, 2:]], dim=1)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(cb, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 8 and result.failed == 0
 
 
 # --------------------------------------------------------------------------

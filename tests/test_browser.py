@@ -33,9 +33,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_env import free_port, isolated_environment
-
 from course.lab import ROOT_VARIABLE
+from jupyter_env import free_port, isolated_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = "00_index.ipynb"            # the lecture index: opened and run
@@ -551,7 +550,8 @@ CONV_EXPLORER_JS = """
 """
 
 
-@pytest.mark.skipif(not (ROOT / "lectures" / CONV_LECTURE).exists(), reason=f"lectures/{CONV_LECTURE} is not written yet")
+@pytest.mark.skipif(not (ROOT / "lectures" / CONV_LECTURE).exists(),
+                    reason=f"lectures/{CONV_LECTURE} is not written yet")
 def test_training_shows_a_progress_bar_and_the_arithmetic_explorer_computes_output_sizes(session):
     from course.conv import conv_output_size
 

@@ -1,6 +1,5 @@
 """Tests for course.conv: each function against torch on random inputs, the
 syllabus figures written out by hand, and bad input."""
-import doctest
 
 import pytest
 import torch
@@ -8,9 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torch.testing import assert_close
 
-import course.conv
 import strategies
-from strategies import ints_or_pairs, pair
 from course.conv import (
     conv2d,
     conv_output_size,
@@ -19,6 +16,7 @@ from course.conv import (
     convolution_matrix,
     max_pool2d,
 )
+from strategies import ints_or_pairs, pair
 
 METHODS = ("scatter", "matrix", "zero_insertion")
 SETTINGS = settings(max_examples=60, deadline=None)  # tests/conftest.py: derandomized, no database
@@ -63,7 +61,8 @@ def conv_transpose_configs(draw):
         op = draw(st.integers(0, max(s, d) - 1))
         # Largest padding that leaves an output of at least 1 pixel.
         p = draw(st.integers(0, ((h - 1) * s + d * (k - 1) + op) // 2))
-        for values, v in zip((kernel, size, stride, padding, output_padding, dilation), (k, h, s, p, op, d)):
+        for values, v in zip((kernel, size, stride, padding, output_padding, dilation), (k, h, s, p, op, d),
+                             strict=True):
             values.append(v)
     return dict(c_in=c_in, c_out=c_out, kernel=tuple(kernel), size=tuple(size),
                 args=dict(stride=tuple(stride), padding=tuple(padding),
@@ -291,7 +290,7 @@ def test_max_pool2d_matches_torch_random_float32(cfg, seed):
     x = randn(seed, 2, 3, *cfg["size"], dtype=torch.float32)
     args = dict(kernel_size=cfg["kernel_size"], stride=cfg["stride"], padding=cfg["padding"])
     for ours, theirs in zip(max_pool2d(x, return_indices=True, **args),
-                            F.max_pool2d(x, return_indices=True, **args)):
+                            F.max_pool2d(x, return_indices=True, **args), strict=True):
         assert torch.equal(ours, theirs)
 
 
@@ -367,7 +366,8 @@ BAD_INPUT = [
     ("x not a tensor", lambda: conv2d([[1.0]], W), TypeError, r"x must be a torch.Tensor, got list"),
     ("x 2-D", lambda: conv2d(torch.zeros(5, 5), W), ValueError, r"x must be a 3-D or 4-D tensor, got shape \(5, 5\)"),
     ("x integer", lambda: conv2d(X.long(), W), TypeError, r"x must be a floating-point tensor, got dtype torch.int64"),
-    ("weight 3-D", lambda: conv2d(X, torch.zeros(3, 3, 3)), ValueError, r"weight must be a 4-D tensor, got shape \(3, 3, 3\)"),
+    ("weight 3-D", lambda: conv2d(X, torch.zeros(3, 3, 3)), ValueError,
+     r"weight must be a 4-D tensor, got shape \(3, 3, 3\)"),
     ("weight dtype", lambda: conv2d(X, W.double()), TypeError, r"weight .*torch.float32.*got torch.float64"),
     ("channel mismatch", lambda: conv2d(X, torch.zeros(4, 2, 3, 3)), ValueError,
      r"x has 3 channels.*= 2 \* 1 = 2"),
@@ -404,17 +404,20 @@ BAD_INPUT = [
      r"bias .*\(4,\).*got shape \(3,\)"),
     ("transpose x 2-D", lambda: conv_transpose2d(torch.zeros(5, 5), WT), ValueError,
      r"x must be a 3-D or 4-D tensor, got shape \(5, 5\)"),
-    ("transpose padding too large", lambda: conv_transpose2d(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), padding=1),
+    ("transpose padding too large",
+     lambda: conv_transpose2d(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), padding=1),
      ValueError, r"padding=1 "),
     ("transpose negative stride", lambda: conv_transpose2d(X, WT, stride=-2), ValueError, r"stride .*got -2"),
     # max_pool2d
     ("pool padding over half", lambda: max_pool2d(X, 3, padding=2), ValueError, r"padding=2 with kernel_size=3"),
     ("pool kernel 0", lambda: max_pool2d(X, 0), ValueError, r"kernel_size .*got 0"),
     ("pool stride 0", lambda: max_pool2d(X, 2, stride=0), ValueError, r"stride .*got 0"),
-    ("pool x integer", lambda: max_pool2d(X.long(), 2), TypeError, r"x must be a floating-point tensor, got dtype torch.int64"),
+    ("pool x integer", lambda: max_pool2d(X.long(), 2), TypeError,
+     r"x must be a floating-point tensor, got dtype torch.int64"),
     ("pool x not a tensor", lambda: max_pool2d(3.0, 2), TypeError, r"x must be a torch.Tensor, got float"),
     ("pool return_indices", lambda: max_pool2d(X, 2, return_indices="yes"), TypeError, r"return_indices .*'yes'"),
-    ("pool kernel too large", lambda: max_pool2d(X, 7), ValueError, r"x of spatial size \(5, 5\) is too small: kernel_size=7"),
+    ("pool kernel too large", lambda: max_pool2d(X, 7), ValueError,
+     r"x of spatial size \(5, 5\) is too small: kernel_size=7"),
 ]
 
 
@@ -443,10 +446,7 @@ def test_inputs_are_not_modified(call):
     x, w, wt, b = randn(0, 2, 3, 5, 5), randn(1, 4, 3, 3, 3), randn(2, 3, 4, 3, 3), randn(3, 4)
     originals = [t.clone() for t in (x, w, wt, b)]
     call(x, w, wt, b)
-    for before, after in zip(originals, (x, w, wt, b)):
+    for before, after in zip(originals, (x, w, wt, b), strict=True):
         assert torch.equal(before, after)
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(course.conv)
-    assert result.attempted > 0 and result.failed == 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import colorsys
-import doctest
 import pathlib
 
 import pytest
@@ -10,23 +9,24 @@ import torch
 import torchvision
 from torchvision.transforms import v2
 
-import course.data as cd
 from course.data import (
     AugmentedDataset,
-    DigitsClassification,
     DigitScenes,
+    DigitsClassification,
     MasksToBoxes,
     ShapesDataset,
     apply_joint_transform,
     detection_augmentation,
+    digits,
     list_photos,
     load_digits,
     photo_path,
+    photos,
     sample_photo,
     segmentation_augmentation,
+    shapes,
     split_indices,
 )
-from course.data import _scene, digits, photos, shapes, transforms
 from course.data._scene import Layers, tight_boxes
 
 
@@ -37,7 +37,7 @@ def digits_loaded():
 
 def collate_detection(batch):
     """Detection targets have a different number of boxes per image: keep them in lists."""
-    return tuple(zip(*batch))
+    return tuple(zip(*batch, strict=True))
 
 
 def check_scene_consistency(image, semantic, boxes, labels, masks, num_classes, channels=3):
@@ -56,7 +56,7 @@ def check_scene_consistency(image, semantic, boxes, labels, masks, num_classes, 
     assert masks.any(dim=(1, 2)).all()
     assert int(masks.sum(dim=0).max()) <= 1
     assert torch.equal(masks.any(dim=0), semantic > 0)
-    for mask, label in zip(masks, labels):
+    for mask, label in zip(masks, labels, strict=True):
         assert (semantic[mask] == label).all()
     # Tight boxes. torchvision's masks_to_boxes puts x2 on the last pixel (index),
     # ours on the far edge of that pixel (continuous coordinates), hence + 1.
@@ -68,14 +68,6 @@ def check_scene_consistency(image, semantic, boxes, labels, masks, num_classes, 
 # --------------------------------------------------------------------------
 # Docstrings and shared pieces
 # --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("module", [_scene, shapes, digits, photos, transforms, cd])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
-    if module is not cd:
-        assert result.attempted >= 3
-
 
 def test_tight_boxes_against_torchvision():
     g = torch.Generator().manual_seed(0)
@@ -178,7 +170,7 @@ def test_class_colors_give_the_class_away():
     data = ShapesDataset(30, 48, num_classes=7, color="class", noise=0.0, seed=13)
     for i in range(len(data)):
         scene = data.scene(i)
-        for mask, label in zip(scene["masks"], scene["labels"]):
+        for mask, label in zip(scene["masks"], scene["labels"], strict=True):
             red, green, blue = scene["image"][:, mask][:, 0].tolist()
             hue = colorsys.rgb_to_hsv(red, green, blue)[0]
             offset = abs(hue - (int(label) - 1) / 7)
@@ -290,7 +282,7 @@ def test_digit_scenes_use_only_their_split():
     one = DigitScenes(10, 16, split="test", digit_size=8, max_digits=1, seed=1, task="detection")
     pool = one.digits > one.threshold                                      # (N, 8, 8) bool
     pool_boxes = tight_boxes(pool).long().tolist()
-    pool_crops = [m[y1:y2, x1:x2] for m, (x1, y1, x2, y2) in zip(pool, pool_boxes)]
+    pool_crops = [m[y1:y2, x1:x2] for m, (x1, y1, x2, y2) in zip(pool, pool_boxes, strict=True)]
     for i in range(len(one)):
         _, target = one[i]
         x1, y1, x2, y2 = target["boxes"][0].long().tolist()
@@ -522,7 +514,8 @@ def test_augmented_dataset_wraps_any_dataset():
     (lambda: DigitScenes(5, task="panoptic"), ValueError, r"task must be one of .*got 'panoptic'"),
     (lambda: DigitScenes(5, channels=2), ValueError, r"channels must be 1 or 3, got 2"),
     (lambda: DigitScenes(5, 32, digit_size=(10, 40)), ValueError, r"digit_size must be .*got \(10, 40\)"),
-    (lambda: split_indices("test", test_fraction=1.0), ValueError, r"test_fraction must be a number in \(0, 1\), got 1.0"),
+    (lambda: split_indices("test", test_fraction=1.0), ValueError,
+     r"test_fraction must be a number in \(0, 1\), got 1.0"),
     (lambda: sample_photo("lena"), ValueError, r"name must be one of 'china', 'flower', 'grace_hopper', got 'lena'"),
     (lambda: sample_photo("china", size=0), ValueError, r"size must be an int >= 1, got 0"),
     (lambda: segmentation_augmentation(32, scale=(0.5, 2.0)), ValueError, r"scale must satisfy .*got \(0.5, 2.0\)"),

@@ -1,7 +1,6 @@
 """Tests for course.detection: NMS, batched NMS and box coding against torchvision."""
 from __future__ import annotations
 
-import doctest
 import math
 import subprocess
 import sys
@@ -9,12 +8,10 @@ import sys
 import pytest
 import torch
 import torchvision
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops.boxes import _batched_nms_vanilla
 
-import course.detection as cd
 from course.detection import BBOX_XFORM_CLIP, batched_nms, decode_boxes, encode_boxes, nms
 
 HYPOTHESIS = settings(max_examples=60, deadline=None)
@@ -63,11 +60,6 @@ def boxes_with_size(draw, n, dtype, min_size=0.5, max_size=200.0):
     rows = draw(st.lists(st.tuples(corner, corner, size, size), min_size=n, max_size=n))
     corner_size = torch.tensor(rows, dtype=torch.float64).reshape(-1, 4)
     return torch.cat([corner_size[:, :2], corner_size[:, :2] + corner_size[:, 2:]], dim=1).to(dtype)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(cd, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 15 and result.failed == 0
 
 
 def test_import_is_cheap():
@@ -390,7 +382,8 @@ BAD_INPUTS = {
     "encode anchors x2 < x1": (lambda: encode_boxes(BOX, INVERTED), ValueError,
                                r"anchors must be xyxy boxes with x1 <= x2 and y1 <= y2, got anchors\[1\]"),
     "encode anchors zero width": (lambda: encode_boxes(BOX, FLAT), ValueError,
-                                  r"anchors must have positive width and height .*got anchors\[1\] = \[1.0, 1.0, 1.0, 3"),
+                                  r"anchors must have positive width and height "
+                                  r".*got anchors\[1\] = \[1.0, 1.0, 1.0, 3"),
     "encode anchors zero height": (lambda: encode_boxes(BOX[:1], torch.tensor([[0.0, 2.0, 1.0, 2.0]])), ValueError,
                                    r"anchors must have positive width and height .*got anchors\[0\]"),
     "encode lengths": (lambda: encode_boxes(BOX, BOX[:2]), ValueError,

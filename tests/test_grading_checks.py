@@ -191,7 +191,7 @@ def test_warnings_to_stdout(capsys):
         warnings_to_stdout()
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            warnings.warn("harmless", UserWarning)
+            warnings.warn("harmless", UserWarning, stacklevel=1)
     finally:
         warnings.showwarning = original
     out, err = capsys.readouterr()
@@ -725,3 +725,49 @@ def test_self_checks_never_raise_and_return_none(capsys):
     assert self_check("x", object(), 1) is None
     assert self_check_function("f", lambda x: x, lambda x: x, [(1,)]) is None
     assert capsys.readouterr().out.splitlines()[-1] == "\u2714 f: correct on 1 case."
+
+
+def test_guard_checks_a_class_answer_its_bases_and_its_methods():
+    """An nn.Module to write (a4's Bottleneck): the notebook's own passes, a subclass or a call inside fails."""
+    own = notebook("import torch\n"
+                   "class Block(torch.nn.Module):\n"
+                   "    def __init__(self, c):\n"
+                   "        super().__init__()\n"
+                   "        self.conv = torch.nn.Conv2d(c, c, 3, padding=1)\n"
+                   "    def forward(self, x):\n"
+                   "        return torch.relu(self.conv(x)) + x\n")["Block"]
+    assert guard.static_problem("Block", own, guard.TORCHVISION_MODELS) is None
+    block = guard.student_function("Block", own, guard.TORCHVISION_MODELS)(4)
+    assert block(torch.zeros(1, 4, 5, 5)).shape == (1, 4, 5, 5)
+
+    subclass = notebook("import torchvision\n"
+                        "class Block(torchvision.models.resnet.Bottleneck):\n"
+                        "    pass\n")["Block"]
+    text = guard.static_problem("Block", subclass, guard.TORCHVISION_MODELS)
+    assert "derives from torchvision.models.resnet.Bottleneck" in text
+    with pytest.raises(NotYourOwnCode):
+        guard.student_function("Block", subclass, guard.TORCHVISION_MODELS)
+
+    inside = notebook("import torch\nfrom torchvision.models.resnet import Bottleneck as B\n"
+                      "class Block(torch.nn.Module):\n"
+                      "    def __init__(self, c):\n"
+                      "        super().__init__()\n"
+                      "        self.inner = B(c, c // 4)\n"
+                      "    def forward(self, x):\n"
+                      "        return self.inner(x)\n")["Block"]
+    text = guard.static_problem("Block", inside, guard.TORCHVISION_MODELS)
+    assert text is not None and "Bottleneck" in text
+
+
+def test_guard_normalization_rule_catches_batch_norm_by_any_name():
+    fn = notebook("import torch.nn.functional as F\n"
+                  "def bn(x, mean, var):\n"
+                  "    return F.batch_norm(x, mean, var, training=False)\n")["bn"]
+    assert "batch_norm" in guard.static_problem("bn", fn, guard.NORMALIZATION)
+    sneaky = notebook("import torch\n"
+                      "def bn(x, mean, var):\n"
+                      "    op = getattr(torch, 'batch' + '_norm')\n"
+                      "    return op(x, None, None, mean, var, False, 0.1, 1e-5, False)\n")["bn"]
+    wrapped = guard.student_function("bn", sneaky, guard.NORMALIZATION)
+    with pytest.raises(NotYourOwnCode):
+        wrapped(torch.zeros(2, 3, 4, 4), torch.zeros(3), torch.ones(3))

@@ -34,12 +34,23 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from grading_toy import HIDDEN_MARKER, make_toy_course, student_notebook
-from course.grading.feedback_filters import (FEEDBACK_PREPROCESSORS, MATHML_ATTRIBUTES, MATHML_ELEMENTS,
-                                             FeedbackExporter, GradingNote, HideHiddenTests, InertStudentContent,
-                                             inert_markdown, markdown_to_html, style_hash, tex_to_mathml, with_csp)
+from course.grading.feedback_filters import (
+    FEEDBACK_PREPROCESSORS,
+    MATHML_ATTRIBUTES,
+    MATHML_ELEMENTS,
+    FeedbackExporter,
+    GradingNote,
+    HideHiddenTests,
+    InertStudentContent,
+    inert_markdown,
+    markdown_to_html,
+    style_hash,
+    tex_to_mathml,
+    with_csp,
+)
 from course.grading.rubric import TITLE as RUBRIC_TITLE
 from course.grading.statuses import Status
+from grading_toy import HIDDEN_MARKER, make_toy_course, student_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -121,7 +132,7 @@ def assert_inert(page: Page) -> None:
             problems.append(f"<img src={attrs.get('src', '')[:60]!r}>")
         if tag == "a" and re.match(r"\s*(javascript|vbscript|data):", attrs.get("href", ""), re.I):
             problems.append(f"<a href={attrs['href']!r}>")
-    for tag, attrs, in_head, content in page.raw:
+    for tag, _attrs, _in_head, content in page.raw:
         if re.search(r"PWNED|alert\(", content):
             problems.append(f"<{tag}> holding student code: {content[:80]!r}")
     assert not problems, "\n".join(problems)
@@ -373,10 +384,10 @@ def test_feedback_template_says_pending_until_an_answer_is_graded_by_hand():
     graded = feedback_page({}, 4.5, 5.0, test_a=3.0, written=1.5)
     assert "nb (Score: 4.5 / 5.0)" in graded.text and "Written response (Score: 1.5 / 2.0)" in graded.text
     assert "pending" not in graded.text
-    for page in (page, graded):  # no MathJax (no script at all), the math is MathML
-        assert [t for t, _, _ in page.elements if t == "script"] == []
-        assert [a.get("display") for t, a, _ in page.elements if t == "math"] == ["inline", "block", "inline"]
-        assert "\\frac" not in page.text and "$" not in page.text
+    for shown in (page, graded):  # no MathJax (no script at all), the math is MathML
+        assert [t for t, _, _ in shown.elements if t == "script"] == []
+        assert [a.get("display") for t, a, _ in shown.elements if t == "math"] == ["inline", "block", "inline"]
+        assert "\\frac" not in shown.text and "$" not in shown.text
 
 
 def test_a_students_cell_cannot_pass_for_the_graders(tmp_path):
@@ -570,7 +581,7 @@ def assert_offline(path: Path) -> None:
     external = [(t, k, v) for t, attrs, _ in page.elements for k, v in attrs.items()
                 if re.search(r"^\s*(https?:)?//|https?://", v, re.I)]
     assert external == []
-    for tag, attrs, _, css in page.raw:
+    for _tag, _attrs, _, css in page.raw:
         css = _CSS_COMMENT.sub("", css)
         assert not re.search(r"https?://|url\(\s*['\"]?\s*//|@import", css, re.I), css[:200]
 

@@ -412,7 +412,7 @@ def test_markdown_only_notebook(source, release):
     assert ids(out) == source_ids(source)
     # the only markdown cell that is not the instructor's is taken as the written answer (graded by hand)
     assert cell_of(out, "answer_two_3x3").source == "I ran out of time, sorry."
-    assert all(c.source == r.source for c, r in zip([c for c in out.cells if not gid(c)], markdown))
+    assert all(c.source == r.source for c, r in zip([c for c in out.cells if not gid(c)], markdown, strict=True))
     assert "its cells were matched to the assignment by content" in notes[0]
 
     nb.cells.pop()

@@ -13,6 +13,7 @@
 
 Fast: no kernel, no torch needed by the scan itself.
 """
+import dataclasses
 import json
 import pathlib
 import re
@@ -543,7 +544,7 @@ def test_deeply_nested_code_does_not_break_the_scan():
 def test_finding_is_frozen():
     finding = findings_of("import ctypes")[0]
     assert isinstance(finding, Finding)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         finding.line = 3
 
 

@@ -52,7 +52,7 @@ def run(submissions: Path, scratch: Path, timeout: float = 60) -> tuple[dict[str
     def target():
         try:
             out["result"] = collect(submissions, A, A, scratch)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:  # re-raised below
             out["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)

@@ -175,8 +175,9 @@ def hostile_batch(a: Assignment, folder: Path, sandboxed: bool) -> dict:
     nb = insert_after(a.solved(), later, "import os\nos._exit(1)")
     index = next(i for i, c in enumerate(nb.cells) if "os._exit" in c.source)
     put("os_exit", nb)
-    expect["os_exit"] = ("crashed", points_before(nb, index), r"kernel died while running cell \d+ `import os` "
-                                                               r"\(exit code 1\)", tests_in_order[len(tests_in_order) // 2:])
+    expect["os_exit"] = ("crashed", points_before(nb, index),
+                         r"kernel died while running cell \d+ `import os` \(exit code 1\)",
+                         tests_in_order[len(tests_in_order) // 2:])
 
     nb = a.solved(**{a.leaf: a.stub(a.leaf)})
     next(c for c in nb.cells if gid(c) == a.leaf_test).source = "pass"
@@ -405,7 +406,8 @@ def _host_attacks(a: Assignment, folder: Path, expect: dict, targets: dict) -> N
 
     # hole 7: student HTML and script in the feedback
     code = ("from IPython.display import HTML, Javascript, display\n"
-            "display(HTML(\"<script>window.PWNED = 1</script><div style='position:fixed;top:0'>Score: 24 / 24</div>\"))\n"
+            "display(HTML(\"<script>window.PWNED = 1</script>"
+            "<div style='position:fixed;top:0'>Score: 24 / 24</div>\"))\n"
             "display(Javascript('window.PWNED = 2'))")
     nb = insert_after(a.solved(), a.leaf, code)
     written = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_env import free_port, isolated_environment
-
 from course.lab import INDEX_NOTEBOOK, ROOT_VARIABLE, course_root, lab_arguments, lab_root
+from jupyter_env import free_port, isolated_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test-token"

@@ -6,8 +6,9 @@ An exercise is four consecutive cells:
 1. markdown starting ``**Your turn N.k: title.**`` (N the lecture, k = 1, 2, ...);
 2. a code cell tagged ``exercise``: the stub (``answer = ...`` or a function
    raising ``NotImplementedError()``), with no stored output;
-3. a code cell tagged ``self-check``: one call of
-   ``checks.self_check`` / ``checks.self_check_function``, whose stored output
+3. a code cell tagged ``self-check``: one call of ``self_check`` /
+   ``self_check_function`` (from ``course.grading.checks``, imported by name:
+   the grader's scan accepts that in a submission too), whose stored output
    is the "not attempted yet" line (strict nbval compares it);
 4. markdown ``<details><summary>Worked answer</summary> ... </details>``
    holding exactly one fenced python block: the exercise cell, answered.
@@ -91,7 +92,7 @@ def test_each_exercise_is_a_stub_then_a_self_check_then_a_collapsed_worked_answe
         check = exercise["check"]
         assert check is not None and check["cell_type"] == "code" and "self-check" in tags(check), \
             f"{name} exercise {k}: the next cell should be a code cell tagged self-check"
-        assert re.search(r"checks\.self_check(_function)?\(", source(check)), source(check)
+        assert re.search(r"^self_check(_function)?\(", source(check), flags=re.M), source(check)
         assert "nbval-ignore-output" not in tags(check), f"{name} exercise {k}: nbval must compare the self-check"
         stored = stored_text(check)
         assert NOT_ATTEMPTED in stored and stored.count("\n") == 1, \

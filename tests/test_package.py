@@ -38,4 +38,4 @@ def test_submodules_are_reachable_as_attributes():
 
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'convolution'"):
-        course.convolution
+        _ = course.convolution

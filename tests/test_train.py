@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from course.metrics import mean_iou, pixel_accuracy
 from course.train import History, evaluate, fit, plot_history, predict
 
-
 # --------------------------------------------------------------------------
 # Toy problems
 # --------------------------------------------------------------------------
@@ -72,7 +71,7 @@ def test_fit_learns_two_blobs_and_records_every_epoch():
     for key in ("train_loss", "train_metric", "val_loss", "val_metric", "seconds", "lr"):
         assert len(getattr(history, key)) == 4, key
     assert history.epochs == 4 and history.metric == "accuracy"
-    assert all(later < earlier for earlier, later in zip(history.train_loss, history.train_loss[1:]))
+    assert all(later < earlier for earlier, later in zip(history.train_loss, history.train_loss[1:], strict=False))
     assert history.val_loss[-1] < history.val_loss[0]
     assert history.val_metric[-1] == 1.0
     assert all(s > 0 for s in history.seconds) and history.lr == [0.01] * 4
@@ -155,7 +154,7 @@ def test_fit_tells_an_augmented_dataset_the_epoch():
 def test_schedulers():
     train = blobs()
     cosine = fit(mlp(), train, epochs=4, lr=0.1, scheduler="cosine", progress=False)
-    assert cosine.lr[0] == 0.1 and all(b < a for a, b in zip(cosine.lr, cosine.lr[1:]))
+    assert cosine.lr[0] == 0.1 and all(b < a for a, b in zip(cosine.lr, cosine.lr[1:], strict=False))
     onecycle = fit(mlp(), train, epochs=4, lr=0.1, scheduler="onecycle", progress=False)
     assert max(onecycle.lr) <= 0.1 and onecycle.lr[0] < onecycle.lr[1]   # warm-up
     step = fit(mlp(), train, epochs=4, lr=0.1, progress=False,

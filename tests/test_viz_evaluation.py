@@ -10,14 +10,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot is imported anywhere in this process
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-from sklearn import metrics as skmetrics  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torchvision
+from sklearn import metrics as skmetrics
 
-from course import metrics, viz  # noqa: E402
-from course.viz.evaluation import example_detections, example_duplicates  # noqa: E402
+from course import metrics, viz
+from course.viz.evaluation import example_detections, example_duplicates
 
 
 @pytest.fixture(autouse=True)

@@ -11,17 +11,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot is imported anywhere in this process
 
-import ipywidgets as widgets  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-import course.viz as viz  # noqa: E402
-from course import explain  # noqa: E402
-from course.viz.grids import format_value, grid_texts, patches_with_gid  # noqa: E402
-from course.viz.upsampling import unpool, unpooling_input  # noqa: E402
+import course.viz as viz
+from course import explain
+from course.viz.grids import format_value, grid_texts, patches_with_gid
+from course.viz.upsampling import unpool, unpooling_input
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,8 @@ def test_unpooling_explorer_follows_its_controls():
     assert [value for _, value in w.controls["method"].options] == ["nearest", "bed_of_nails", "max_unpool"]
     seen = set()
     for method, size, s, seed in [("max_unpool", 4, 2, 0), ("nearest", 4, 2, 0), ("bed_of_nails", 4, 2, 0),
-                                  ("bed_of_nails", 6, 3, 0), ("max_unpool", 6, 3, 4), ("max_unpool", 5, 2, 4), ("nearest", 5, 2, 4)]:
+                                  ("bed_of_nails", 6, 3, 0), ("max_unpool", 6, 3, 4), ("max_unpool", 5, 2, 4),
+                                  ("nearest", 5, 2, 4)]:
         w.set_values(method=method, size=size, scale_factor=s, seed=seed)
         state = w.state()
         x = unpooling_input(size, seed)

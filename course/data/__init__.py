@@ -20,13 +20,13 @@ comes from a ``seed`` argument, never from the global generator.
 Everything is importable from ``course.data`` directly; torchvision and
 scikit-learn are only imported when a function needs them.
 """
-from .digits import *  # noqa: F401,F403
+from .digits import *  # noqa: F403
 from .digits import __all__ as _digits_all
-from .photos import *  # noqa: F401,F403
+from .photos import *  # noqa: F403
 from .photos import __all__ as _photos_all
-from .shapes import *  # noqa: F401,F403
+from .shapes import *  # noqa: F403
 from .shapes import __all__ as _shapes_all
-from .transforms import *  # noqa: F401,F403
+from .transforms import *  # noqa: F403
 from .transforms import __all__ as _transforms_all
 
 __all__ = list(_shapes_all) + list(_digits_all) + list(_photos_all) + list(_transforms_all)

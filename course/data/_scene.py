@@ -214,10 +214,10 @@ class Layers:
         if under.numel() == 0:
             return False
         hidden = torch.bincount(under + 1, minlength=len(self) + 1)[1:].tolist()   # per earlier object
-        for area, visible, lost in zip(self.areas, self.visible, hidden):
+        for area, visible, lost in zip(self.areas, self.visible, hidden, strict=True):
             if visible - lost < (1.0 - max_occlusion) * area:
                 return False
-        self.visible = [visible - lost for visible, lost in zip(self.visible, hidden)]
+        self.visible = [visible - lost for visible, lost in zip(self.visible, hidden, strict=True)]
         self.visible.append(under.numel())
         self.areas.append(under.numel())
         self.labels.append(int(label))

@@ -31,8 +31,8 @@ from typing import Callable
 import torch
 
 from .._checks import check_choice, check_float, check_int, check_pair
-from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
 from ._base import SceneDataset
+from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
 from .transforms import apply_joint_transform, augmentation_seed
 
 __all__ = ["SPLITS", "load_digits", "split_indices", "DigitsClassification", "DigitScenes"]

@@ -59,8 +59,8 @@ from typing import Callable
 import torch
 
 from .._checks import check_choice, check_float, check_int
-from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
 from ._base import SceneDataset
+from ._scene import Layers, RandomStream, gradient_background, make_generator, pick_color, pixel_grid
 
 __all__ = ["SHAPE_KINDS", "ShapesDataset"]
 

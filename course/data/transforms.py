@@ -194,6 +194,7 @@ class MasksToBoxes:
     """
 
     def __call__(self, image, target):
+        """Return ``(image, target)`` with ``target["boxes"]`` recomputed from ``target["masks"]``."""
         if not isinstance(target, dict) or "masks" not in target or "boxes" not in target:
             return image, target
         from torchvision import tv_tensors

@@ -1,5 +1,8 @@
-"""The grading kernel: a private kernelspec with resource limits, an optional
-write-isolating sandbox and a deterministic environment."""
+"""The grading kernel.
+
+A private kernelspec with resource limits, an optional write-isolating sandbox
+and a deterministic environment.
+"""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
-"""Notebook helpers for the grading command: tolerant reading, hidden-test
-regions, solution markers and byte-stable writing."""
+"""Notebook helpers for the grading command.
+
+Tolerant reading, hidden-test regions, solution markers and byte-stable writing.
+"""
 from __future__ import annotations
 
 import json
@@ -19,7 +21,8 @@ STUDENT_TRACEBACK = "In your code:\n"
 #: largest submitted notebook the grader reads (bytes)
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
-_NBGRADER_KEYS = ("grade", "solution", "locked", "task", "grade_id", "points", "schema_version", "checksum", "cell_type")
+_NBGRADER_KEYS = ("grade", "solution", "locked", "task", "grade_id", "points", "schema_version", "checksum",
+                  "cell_type")
 
 
 class Unreadable(Exception):

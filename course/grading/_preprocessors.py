@@ -1,5 +1,4 @@
-"""nbgrader preprocessors that close the holes where nbgrader's defaults lose grades
-or leak hidden tests.
+"""nbgrader preprocessors that close the holes where nbgrader's defaults lose grades or leak hidden tests.
 
 Autograding (in each worker, configured by :mod:`course.grading._worker`):
 
@@ -41,6 +40,7 @@ from traitlets import Float, HasTraits, Instance, Integer, Unicode
 from . import trusted
 from ._nb import first_line, hidden_regions
 from .rubric import InsertRubric  # noqa: F401  (an autograde preprocessor of the worker)
+
 
 class Record(dict):
     """What the autograding preprocessors of one grading run found, for the worker to report.
@@ -90,8 +90,8 @@ class RestoreCellMetadata(NbGraderPreprocessor, Recording):
             missing = [name for name in self._grade if name not in present]
             order = {c.name: i for i, c in enumerate(source_nb.source_cells)}
         self.record["restored"] = sorted(set(self._restored)) + [f"{name} (deleted)" for name in missing]
-        self.record["missing_answers"] = sorted((n for n in self._solution if n not in present and n not in self._grade),
-                                           key=lambda n: order.get(n, 0))
+        self.record["missing_answers"] = sorted(
+            (n for n in self._solution if n not in present and n not in self._grade), key=lambda n: order.get(n, 0))
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):

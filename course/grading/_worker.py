@@ -27,7 +27,6 @@ from .scan import describe, scan_notebook
 from .statuses import Status
 
 
-
 def _assignment_notebooks(spec: dict):
     """The instructor's source notebook and the released one, from the batch's template."""
     import nbformat
@@ -126,12 +125,24 @@ def _environment(spec: dict, paths: dict) -> str:
 
 def _config(spec: dict, paths: dict, kernel_name: str):
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
-                                        LimitOutput, OverwriteCells, OverwriteKernelspec)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        IgnorePattern,
+        LimitOutput,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
 
     from ._course import load_config
-    from ._preprocessors import (CaptureNotebook, GuardedExecute, InsertRubric, RecordingSaveAutoGrades,
-                                 RestoreCellMetadata)
+    from ._preprocessors import (
+        CaptureNotebook,
+        GuardedExecute,
+        InsertRubric,
+        RecordingSaveAutoGrades,
+        RestoreCellMetadata,
+    )
 
     cfg = load_config(Path(spec["course_dir"]))
     root = paths["root"]
@@ -330,8 +341,11 @@ def _scan(nb, source_nb, release_nb) -> list:
 
 
 def _apply_findings(result: dict, findings: list) -> None:
-    """Code that tampers with grading makes the submission ``tampered`` (0 points until reviewed);
-    code the grader cannot judge makes a graded one ``needs_review``. The reason names the lines."""
+    """Mark a submission whose code tampers with grading, or that the grader cannot judge.
+
+    Code that tampers with grading makes the submission ``tampered`` (0 points until reviewed);
+    code the grader cannot judge makes a graded one ``needs_review``. The reason names the lines.
+    """
     if not findings or result["status"] in (Status.ERROR, Status.UNREADABLE):
         return
     worst = Status.TAMPERED if any(f.severity == Status.TAMPERED for f in findings) else Status.NEEDS_REVIEW

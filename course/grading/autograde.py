@@ -49,8 +49,10 @@ from .submissions import collect
 
 
 def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
-    """Which isolation this machine gives kernels: ``({"sandbox": bool, "cgroups": bool, "prlimit": bool},
-    warnings)`` (:func:`grade_batch` adds ``"tmpfs"``: the batch folder on a tmpfs of its own).
+    """Which isolation this machine gives kernels.
+
+    Returns ``({"sandbox": bool, "cgroups": bool, "prlimit": bool}, warnings)``
+    (:func:`grade_batch` adds ``"tmpfs"``: the batch folder on a tmpfs of its own).
 
     ``sandbox`` is ``"auto"`` (use what works), ``"on"`` (refuse to grade
     without the sandbox and cgroups) or ``"off"``. Every protection that

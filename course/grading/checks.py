@@ -113,7 +113,7 @@ def _difference(got, expected) -> str | None:
         if len(got) != len(expected):
             return (f"expected {len(expected)} values {short_repr(expected)}, "
                     f"got {len(got)}: {short_repr(got)}")
-        for i, (g, e) in enumerate(zip(got, expected)):
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
             problem = _difference(g, e)
             if problem is not None:
                 return f"expected {short_repr(expected)}, got {short_repr(got)}; at position {i}: {problem}"
@@ -175,8 +175,9 @@ def _number_problem(got, expected, rel_tol, abs_tol) -> str | None:
 
 
 def check_close(name: str, got, expected, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
-    """Check that the number ``got`` is within tolerance of ``expected``
-    (``math.isclose``). Ints and floats are both accepted; tensors are not.
+    """Check that the number ``got`` is within tolerance of ``expected`` (``math.isclose``).
+
+    Ints and floats are both accepted; tensors are not.
 
     >>> check_close("separable_ratio(3, 1024)", 0.112, 1 / 1024 + 1 / 9, abs_tol=5e-4)
     """
@@ -241,9 +242,10 @@ def _tensor_problem(got, expected, atol, rtol, check_dtype) -> str | None:
 
 def check_tensor_close(name: str, got, expected, atol: float = 1e-5, rtol: float = 1e-4,
                        check_dtype: bool = True) -> None:
-    """Check a tensor against the expected one, in this order: that it is a
-    tensor, its shape, its dtype (unless ``check_dtype=False``), then its
-    values (``torch.isclose``: ``|got - expected| <= atol + rtol*|expected|``;
+    """Check a tensor against the expected one.
+
+    In this order: that it is a tensor, its shape, its dtype (unless
+    ``check_dtype=False``), then its values (``torch.isclose``: ``|got - expected| <= atol + rtol*|expected|``;
     exact for integer tensors; NaN equals NaN).
 
     The message for wrong values names the first differing index, both values
@@ -264,9 +266,10 @@ def check_tensor_close(name: str, got, expected, atol: float = 1e-5, rtol: float
 # --------------------------------------------------------------------------
 
 def check_raises(name: str, fn, exception_types, match: str | None = None) -> None:
-    """Check that ``fn()`` raises one of ``exception_types`` (a class or a tuple
-    of classes), with a message matching the regular expression ``match`` if
-    given.
+    """Check that ``fn()`` raises one of ``exception_types``.
+
+    ``exception_types`` is a class or a tuple of classes; the message must match
+    the regular expression ``match`` if given.
 
     >>> check_raises("conv_output_size(2, 3)", lambda: int("x"), ValueError)
     """
@@ -291,9 +294,10 @@ def check_raises(name: str, fn, exception_types, match: str | None = None) -> No
 # --------------------------------------------------------------------------
 
 def check_is_student_code(name: str, fn, forbidden=(), student_module: str = "__main__") -> None:
-    """Check that ``fn`` is a function written in the notebook that reaches none
-    of the ``forbidden`` objects, in addition to the course library's
-    reference implementations (always forbidden).
+    """Check that ``fn`` is a function written in the notebook that reaches no forbidden object.
+
+    Forbidden are the ``forbidden`` objects and the course library's reference
+    implementations (always).
 
     ``forbidden`` holds rules from :mod:`course.grading.guard` (for example
     ``guard.CONVOLUTION``). This is the static half of the guard: it finds
@@ -423,7 +427,8 @@ def self_check(name: str, answer, expected, *, rel_tol: float = 1e-6, abs_tol: f
     floats and tensors agree within ``rel_tol`` / ``abs_tol``.
 
     >>> self_check("output size", ..., 3)
-    \u2026 output size: not attempted yet. Write your answer in the cell above (replace the ... or the raise NotImplementedError()), run it, then run this cell again.
+    \u2026 output size: not attempted yet. Write your answer in the cell above
+    (replace the ... or the raise NotImplementedError()), run it, then run this cell again.
     >>> self_check("output size", 4, 3)
     \u2718 output size: expected 3, got 4
     >>> self_check("output size", 3, 3)

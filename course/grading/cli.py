@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``course-admin`` with ``argv`` (default: the command line); returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)

@@ -40,6 +40,7 @@ def _has_graded_notebook(state: State, student: str, assignment: str, notebook: 
 
 
 def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tuple[list[str], list[dict]]:
+    """``(header, rows)`` of the grade table of ``assignment``: one row per student, one column per graded cell."""
     from nbgrader.api import Gradebook, MissingEntry
 
     state = State(course_dir, state_dir)
@@ -96,6 +97,7 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
 
 
 def export_csv(course_dir: Path, assignment: str, state_dir: Path | None = None) -> str:
+    """The grade table of ``assignment`` (see :func:`rows`) as CSV text."""
     header, data = rows(course_dir, assignment, state_dir)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")

@@ -1,4 +1,4 @@
-"""What a feedback page may show: the student's graded notebook, inert, without hidden tests.
+r"""What a feedback page may show: the student's graded notebook, inert, without hidden tests.
 
 Used by ``python -m course.grading feedback`` (:mod:`course.grading.feedback`)
 and, through ``assignments/nbgrader_config.py``, by plain ``nbgrader
@@ -25,7 +25,7 @@ Preprocessors, in the order :data:`FEEDBACK_PREPROCESSORS` runs them:
 - :class:`GradingNote`: a note at the top of the feedback when the submission
   timed out, crashed, was repaired, had test cells restored, ...
 
-Math (``$...$``, ``$$...$$``, ``\\begin{...}``) is rendered on the server into
+Math (``$...$``, ``$$...$$``, ``\begin{...}``) is rendered on the server into
 MathML (:func:`tex_to_mathml`, with latex2mathml), which browsers show
 without any script: in the student's Markdown while it is made inert, and by
 :class:`FeedbackExporter`'s Markdown filter in every other cell (and in the
@@ -108,6 +108,7 @@ class HideHiddenTests(NbGraderPreprocessor):
     student_facing = List(Unicode(), ["NotYourOwnCode", "CheckFailure"]).tag(config=True)
 
     def preprocess(self, nb, resources):
+        """Return ``(nb, resources)`` with the hidden tests removed from every cell."""
         self._hidden_lines = set()
         for cell in nb.cells:
             if self.begin in cell.source:
@@ -124,6 +125,7 @@ class HideHiddenTests(NbGraderPreprocessor):
         return any(line in plain for line in self._hidden_lines)
 
     def preprocess_cell(self, cell, resources, index):
+        """Remove the hidden tests from one cell: its source and every output that shows them."""
         if cell.cell_type != "code":
             if self.begin in cell.source:
                 cell.source, _ = hidden_regions(cell.source, self.begin, self.end)
@@ -274,12 +276,12 @@ def tex_source(tex: str, display: bool) -> str:
 
 
 def tex_to_mathml(tex: str, display: bool = False) -> str:
-    """``tex`` (without delimiters) as a ``<math>`` element, or :func:`tex_source` if it cannot be.
+    r"""``tex`` (without delimiters) as a ``<math>`` element, or :func:`tex_source` if it cannot be.
 
     The MathML is rebuilt from latex2mathml's element tree: only
     :data:`MATHML_ELEMENTS`, only :data:`MATHML_ATTRIBUTES` with values that
     pass their check, every text escaped (latex2mathml's own string output
-    puts ``\\text{<b>}`` into the page as markup). An expression latex2mathml
+    puts ``\text{<b>}`` into the page as markup). An expression latex2mathml
     rejects, or whose output still holds a command (one it does not know), is
     shown as its source. Never raises.
     """
@@ -428,6 +430,7 @@ class InertStudentContent(NbGraderPreprocessor):
                               "resources do not name one (the formgrader)").tag(config=True)
 
     def preprocess(self, nb, resources):
+        """Return ``(nb, resources)`` with everything the student controls made inert."""
         self._token = _inert_token(resources)
         self._instructor = self._instructor_cells(resources)
         meta = nb.get("metadata", {})
@@ -461,6 +464,7 @@ class InertStudentContent(NbGraderPreprocessor):
         return source is not None and source.strip() == (joined_text(cell.get("source")) or "").strip()
 
     def preprocess_cell(self, cell, resources, index):
+        """Make one cell inert: markdown as text, outputs as text or a plain image."""
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         already_inert = meta.get(_INERT_MARK) == self._token
         cell.metadata = self._cell_metadata(meta)
@@ -575,6 +579,7 @@ class GradingNote(NbGraderPreprocessor):
     advice = Dict(value_trait=Unicode(), help="status -> advice shown under the note").tag(config=True)
 
     def preprocess(self, nb, resources):
+        """Return ``(nb, resources)`` with the grading note as the first cell."""
         info = resources["nbgrader"]
         path = self.results_path.replace("{assignment}", str(info.get("assignment", "")))
         results = {}
@@ -608,6 +613,7 @@ class GetGradesOrPending(GetGrades):
     """
 
     def preprocess(self, nb, resources):
+        """Return ``(nb, resources)`` with the grades, and the answers still waiting for a hand grade."""
         self._pending: dict[str, float] = {}
         nb, resources = super().preprocess(nb, resources)
         info = resources["nbgrader"]
@@ -819,6 +825,7 @@ class FeedbackExporter(HTMLExporter):
 
     @pass_context
     def markdown2html(self, context, source):
+        """A markdown cell as HTML, through :func:`markdown_to_html` (math as MathML, no script)."""
         cell = context.get("cell", {})
         return markdown_to_html(source, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
                                 path=context.get("resources", {}).get("metadata", {}).get("path", ""),
@@ -826,5 +833,6 @@ class FeedbackExporter(HTMLExporter):
                                 exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        """``(html, resources)`` of the feedback page, with its Content-Security-Policy."""
         output, resources = super().from_notebook_node(nb, resources, **kw)
         return with_csp(output), resources

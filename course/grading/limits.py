@@ -5,9 +5,9 @@
 ``--processes``); :class:`SubmissionCgroup` enforces the memory and process
 limits on a whole submission (the kernel and everything it starts, shared
 memory included) with the Linux cgroup v1 ``memory`` and ``pids``
-controllers, and its CPU share with the ``cpu`` controller where there is one. ``prlimit`` adds per-process limits (data segment, CPU time,
-file size) that turn a runaway allocation into a ``MemoryError`` the student
-can read.
+controllers, and its CPU share with the ``cpu`` controller where there is one.
+``prlimit`` adds per-process limits (data segment, CPU time, file size) that
+turn a runaway allocation into a ``MemoryError`` the student can read.
 
 >>> Limits().cell_timeout
 30.0
@@ -137,6 +137,7 @@ class SubmissionCgroup:
         return [str(p / "cgroup.procs") for p in self.paths]
 
     def peak_memory_bytes(self) -> int | None:
+        """The most memory the submission used, in bytes; None where the cgroup does not say."""
         try:
             return int((self.paths[0] / "memory.max_usage_in_bytes").read_text())
         except (OSError, ValueError):
@@ -159,6 +160,7 @@ class SubmissionCgroup:
         return False
 
     def pids(self) -> set[int]:
+        """The ids of the processes still in the submission's cgroups."""
         found = set()
         for path in self.paths:
             try:
@@ -181,6 +183,7 @@ class SubmissionCgroup:
             time.sleep(0.02)
 
     def remove(self) -> None:
+        """Kill every process of the submission, then remove its cgroups."""
         self.kill_all()
         for path in self.paths:
             for _ in range(50):

@@ -140,6 +140,7 @@ def execute(nb: nbformat.NotebookNode, run_dir: Path, timeout: float, memory_mb:
 
 
 def build_solution(course_dir: Path, assignment: str, timeout: float = 600) -> str:
+    """The solution notebook of ``assignment``, executed in a copy of its source folder, as text."""
     cfg = _course.load_config(course_dir)
     notebook = _course.notebook_name(course_dir, assignment)
     src_dir = course_dir / "source" / assignment

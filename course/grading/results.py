@@ -22,7 +22,6 @@ from ._course import load_config
 from .statuses import Status
 from .submissions import Entry
 
-
 # ----------------------------------------------------------------------------- state
 
 class State:
@@ -40,15 +39,19 @@ class State:
         _course.patch_nbgrader()
 
     def autograded(self, student: str, assignment: str) -> Path:
+        """The folder of ``student``'s autograded ``assignment``."""
         return self.state_dir / "autograded" / student / assignment
 
     def feedback(self, student: str, assignment: str) -> Path:
+        """The folder of ``student``'s feedback on ``assignment``."""
         return self.state_dir / "feedback" / student / assignment
 
     def results_path(self, assignment: str) -> Path:
+        """The JSON file of the grading results of ``assignment``."""
         return self.state_dir / "grading" / f"{assignment}.json"
 
     def load_results(self, assignment: str) -> dict:
+        """The grading results of ``assignment`` (empty ones before the first run)."""
         path = self.results_path(assignment)
         if path.exists():
             return json.loads(path.read_text())
@@ -107,6 +110,7 @@ class IntegrityCheck:
         return {k: v for k, v in manifest.items() if k == str(path) or k.startswith(str(path) + os.sep)}
 
     def check_and_restore(self) -> list[str]:
+        """Messages naming each grader-owned path a submission changed; each one is restored."""
         messages = []
         after = _manifest(self.owned)
         for i, path in enumerate(self.owned):
@@ -135,6 +139,7 @@ class IntegrityCheck:
 
 
 def cell_table(url: str, assignment: str, notebook: str):
+    """The graded cells of ``notebook`` in the gradebook at ``url``."""
     return _course.gradebook_cells(url, assignment, notebook)
 
 
@@ -146,6 +151,12 @@ def _reason(result: dict) -> str:
 
 def merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: dict,
            applied: dict, missing_protections: list[str]) -> dict:
+    """Record a batch's grades in the gradebook and the results file; returns a summary per student.
+
+    ``results`` holds each student's grading result (a missing one is recorded
+    with the status of its ``entry``); the results file of ``assignment`` is
+    rewritten with every student's scores.
+    """
     from nbgrader.api import Gradebook
 
     cells = cell_table(state.db_url, assignment, notebook)

@@ -86,6 +86,7 @@ class InsertRubric(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         # a cell that already claims to be for the grader is the student's: it loses the claim
         # (and stays, like anything else they wrote)
+        """Return ``(nb, resources)`` with the model answer and rubric after each hand-graded answer."""
         for cell in nb.cells:
             if rubric_of(cell) is not None:
                 del cell.metadata[KEY]
@@ -109,5 +110,6 @@ class RemoveRubric(NbGraderPreprocessor):
     """Drop the cells for the grader (:class:`InsertRubric`) from a notebook students will see."""
 
     def preprocess(self, nb, resources):
+        """Return ``(nb, resources)`` without the grader's rubric cells."""
         nb.cells = [cell for cell in nb.cells if rubric_of(cell) is None]
         return nb, resources

@@ -1,9 +1,9 @@
-"""Launcher that isolates a grading kernel (Linux only, standard library only).
+r"""Launcher that isolates a grading kernel (Linux only, standard library only).
 
 The grading kernelspec runs, for every submission::
 
-    unshare --mount --pid --ipc --net --fork --kill-child --mount-proc [--user --map-root-user] -- \\
-        python -I -S sandbox.py SPEC.json -- prlimit --data=... --cpu=... -- \\
+    unshare --mount --pid --ipc --net --fork --kill-child --mount-proc [--user --map-root-user] -- \
+        python -I -S sandbox.py SPEC.json -- prlimit --data=... --cpu=... -- \
         python -m ipykernel_launcher -f CONNECTION_FILE
 
 ``unshare`` gives the kernel its own mount, PID, IPC and network namespaces:
@@ -62,12 +62,14 @@ def _b(value):
 
 
 def mount(source, target, fstype, flags, data=None):
+    """``mount(2)``; an ``OSError`` naming the call on failure."""
     if _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount({source!r}, {target!r}, {fstype!r}): {os.strerror(err)}")
 
 
 def drop_privileges():
+    """Drop every capability from the bounding set and forbid gaining new privileges."""
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
             break
@@ -162,6 +164,7 @@ def _pivot_root(new_root):
 
 
 def setup(spec):
+    """Build the sandbox that ``spec`` describes: private mounts, cgroups, a tmpfs root."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     join_cgroups(spec.get("cgroups", []))
     size = spec.get("tmpfs_size", "256m")
@@ -225,6 +228,7 @@ def _probe(spec):
 
 
 def main(argv):
+    """``sandbox.py SPEC.json [--probe] -- COMMAND...``: run COMMAND in the sandbox; returns the exit status."""
     if len(argv) < 2:
         print("usage: sandbox.py SPEC.json [--probe] -- COMMAND...", file=sys.stderr)
         return 2

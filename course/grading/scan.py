@@ -115,8 +115,9 @@ Pattern                                        Severity      Why
 ``course.grading``                             TAMPERED      touches the grading package (its checks
                                                              or its guard)
 ``course.grading.{check_*,CheckFailure,``      (allowed)     the checks, imported as the assignment's
-``NotYourOwnCode,warnings_to_stdout,``                       first cell does
-``show_not_attempted,passed}``,
+``NotYourOwnCode,warnings_to_stdout,``                       first cell does (and the lectures'
+``show_not_attempted,passed,self_check,``                    self-checks)
+``self_check_function}``,
 ``course.grading.checks.{...}``
 ``"course.grading"``                           TAMPERED      names the grading package in a string (to
                                                              reach it indirectly)
@@ -294,10 +295,12 @@ PATTERNS: tuple[tuple[tuple[str, ...], Status | None, str], ...] = (
     (("pkgutil", "importlib.resources"), R, "reads files of installed packages"),
     # The course
     (("course.grading",), T, "touches the grading package (its checks or its guard)"),
-    (("course.grading.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed}",
-      "course.grading.checks.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed}"),
+    (("course.grading.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed,"
+      "self_check,self_check_function}",
+      "course.grading.checks.{check_*,CheckFailure,NotYourOwnCode,warnings_to_stdout,show_not_attempted,passed,"
+      "self_check,self_check_function}"),
      None,
-     "the checks, imported as the assignment's first cell does"),
+     "the checks, imported as the assignment's first cell does (and the lectures' self-checks)"),
     (('"course.grading"',), T, "names the grading package in a string (to reach it indirectly)"),
     (("course.grading =",), T, "changes the grading package (its checks or its guard)"),
     (("course =",), T, "changes the course library (the reference the tests compare with)"),
@@ -553,8 +556,11 @@ def _transform(source: str) -> str:
 
 
 def _parse(source: str, ipython: bool):
-    """``(tree, first line)``: the tree of ``source`` (IPython syntax turned into Python first) and
-    the line of ``source`` its line 1 is (IPython drops leading blank lines); None if it does not parse."""
+    """``(tree, first line)`` of ``source``, or None if it does not parse.
+
+    The tree of ``source`` (IPython syntax turned into Python first) and the line
+    of ``source`` its line 1 is (IPython drops leading blank lines).
+    """
     lines = source.splitlines()
     lead = 0
     while lead < len(lines) and not lines[lead].strip():
@@ -868,7 +874,7 @@ class _Scanner(ast.NodeVisitor):
             elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
                     and len(target.elts) == len(value.elts) \
                     and not any(isinstance(e, ast.Starred) for e in target.elts + value.elts):
-                for element, part in zip(target.elts, value.elts):
+                for element, part in zip(target.elts, value.elts, strict=False):
                     self.bind_target(element, self.resolve(part))
             else:
                 self.bind_target(target)
@@ -961,8 +967,11 @@ class _Scanner(ast.NodeVisitor):
     visit_AsyncWith = visit_With
 
     def _function(self, node, body):
-        """A function's body runs when it is called, after any later import: it is walked at the
-        end (:meth:`finish`), where a global name means everything it was ever bound to."""
+        """Keep a function's body for the end.
+
+        A function's body runs when it is called, after any later import: it is walked at the
+        end (:meth:`finish`), where a global name means everything it was ever bound to.
+        """
         args = node.args
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
             self.visit(default)
@@ -1146,8 +1155,10 @@ class _Scanner(ast.NodeVisitor):
     # ---- IPython magics ----------------------------------------------------
 
     def _magic_call(self, node, func) -> bool:
-        """A magic or a shell command (``get_ipython().run_line_magic(...)``, what IPython turns
-        ``%magic`` into): judged here. Returns False when ``node`` is not one."""
+        """Judge a magic or a shell command; False when ``node`` is not one.
+
+        A magic is ``get_ipython().run_line_magic(...)``, what IPython turns ``%magic`` into.
+        """
         method = func.attr
         direct = isinstance(func.value, ast.Call) and (self.resolve(func.value.func) & _GET_IPYTHON)
         shell = direct or _SHELL in self.resolve(func.value)
@@ -1208,8 +1219,11 @@ class _Scanner(ast.NodeVisitor):
             self._add(node, "%<other magic>", thing)
 
     def _magic_code(self, line: str, where: int):
-        """The statement of ``%time``, ``%timeit -n 3 ...``: the longest part after the options that
-        parses, every quoted option (``-s "setup"``) and every ``{expression}``."""
+        """The statements of ``%time``, ``%timeit -n 3 ...``.
+
+        The longest part after the options that parses, every quoted option
+        (``-s "setup"``) and every ``{expression}``.
+        """
         for match in re.finditer(r"(?:^|\s)(?=\S)", line):
             if self.embedded(line[match.end():], where, ipython=False):
                 break
@@ -1243,8 +1257,7 @@ def _grade_id(cell):
 
 
 def scan_notebook(nb, instructor_ids=frozenset()) -> list[Finding]:
-    """Findings in the code cells of ``nb`` (a notebook node or its JSON as a dict), in cell and
-    line order.
+    """Findings in the code cells of ``nb`` (a notebook node or its JSON as a dict), in cell and line order.
 
     Cells whose grade_id is in ``instructor_ids`` (the locked instructor cells, restored from the
     gradebook) are not reported, but their imports are followed (``F`` comes from the setup
@@ -1276,8 +1289,10 @@ def scan_notebook(nb, instructor_ids=frozenset()) -> list[Finding]:
 
 
 def describe(findings: Iterable[Finding], limit: int = 600) -> str:
-    """One reason sentence naming the cells, lines and what was found, at most ``limit``
-    characters; "" for no finding. TAMPERED findings come first, one entry per line."""
+    """One reason sentence naming the cells, lines and what was found ("" for no finding).
+
+    At most ``limit`` characters. TAMPERED findings come first, one entry per line.
+    """
     findings = sorted(findings, key=lambda f: (f.severity is not T, f.cell, f.line))
     if not findings:
         return ""

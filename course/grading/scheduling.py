@@ -31,7 +31,7 @@ def _child(conn, spec: dict, log_path: str) -> None:
         os.dup2(null, 0)
         from . import _worker
         result = _worker.run(spec)
-    except BaseException as exc:  # noqa: BLE001 - the parent must always get an answer
+    except BaseException as exc:  # the parent must always get an answer
         result = {"student": spec["student"], "status": Status.ERROR, "reason": f"worker failed: {exc!r}",
                   "notes": [], "scores": {}, "comments": {}, "notebook": None}
     try:
@@ -42,6 +42,7 @@ def _child(conn, spec: dict, log_path: str) -> None:
 
 
 def run_workers(specs: list[dict], jobs: int, limits: Limits, batch: Path, progress) -> dict:
+    """Grade ``specs`` in at most ``jobs`` forked workers; returns each submission's result by name."""
     ctx = multiprocessing.get_context("fork")
     pending = list(specs)
     running: dict = {}

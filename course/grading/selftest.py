@@ -38,6 +38,7 @@ def _slug(text: str) -> str:
 
 
 def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict]:
+    """The catalogue of typical wrong answers of ``assignment`` (``wrong_answers.json``), checked."""
     path = course_dir / "source" / assignment / "wrong_answers.json"
     if not path.exists():
         return []
@@ -53,6 +54,7 @@ def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict]:
 
 def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits | None = None,
              sandbox: str = "auto", progress=print, verbose: bool = False) -> bool:
+    """Autograde the source (full marks), the release (zero) and each wrong answer (loses points); True if all pass."""
     course_dir = Path(course_dir).resolve()
     notebook = _course.notebook_name(course_dir, assignment)
     source_path = course_dir / "source" / assignment / f"{notebook}.ipynb"

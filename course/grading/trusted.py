@@ -76,6 +76,7 @@ class Streams:
     truncated: bool = False
 
     def add(self, text: str) -> None:
+        """Keep ``text``, up to ``MAX_STREAM_BYTES`` in all (then mark the streams truncated)."""
         if self.size + len(text) > MAX_STREAM_BYTES:
             text = text[: max(0, MAX_STREAM_BYTES - self.size)]
             self.truncated = True
@@ -110,6 +111,7 @@ class KernelChannel:
         self.streams = Streams()
 
     def close_channels(self) -> None:
+        """Close the socket and the kernel's channels; errors are ignored."""
         for closable in (self.conn, self.listener):
             with contextlib.suppress(Exception):
                 closable.close()
@@ -120,7 +122,8 @@ class KernelChannel:
     def open(self, deadline: float) -> None:
         """Start the kernel's answering loop and accept its connection."""
         self.streams = Streams()
-        code = f"import course.grading.kernel_server as _course_kernel_server; _course_kernel_server.serve({self.path!r})"
+        code = (f"import course.grading.kernel_server as _course_kernel_server; "
+                f"_course_kernel_server.serve({self.path!r})")
         self.msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
         self._wait_readable(self.listener, deadline)
         self.conn, _ = self.listener.accept()
@@ -282,6 +285,7 @@ class RemoteFunction(_Remote):
         object.__setattr__(self, "_rules", rules)
 
     def __call__(self, *args, **kwargs):
+        """Call the function in the kernel with ``args`` and ``kwargs``; returns its decoded result."""
         return self._request({"op": "call", "target": {"name": self._name}, "rules": self._rules,
                               "args": self._runner.encode(list(args)), "kwargs": self._runner.encode(kwargs)})
 
@@ -307,6 +311,7 @@ class RemoteObject(_Remote):
         object.__setattr__(self, "_type", type_name)
 
     def __call__(self, *args, **kwargs):
+        """Call the object in the kernel with ``args`` and ``kwargs``; returns its decoded result."""
         return self._request({"op": "call", "target": {"ref": self._ref}, "args": self._runner.encode(list(args)),
                               "kwargs": self._runner.encode(kwargs)})
 
@@ -349,6 +354,7 @@ class TrustedRunner:
 
     # -- plumbing used by the proxies ---------------------------------------------------------
     def encode(self, value):
+        """``value`` for the wire, kernel objects by reference."""
         def refer(obj):
             if isinstance(obj, RemoteObject):
                 return obj._ref
@@ -356,6 +362,7 @@ class TrustedRunner:
         return wire.encode(value, refer)
 
     def request(self, request: dict):
+        """Send one request to the kernel; returns the decoded reply, or raises the kernel's exception."""
         self.calls += 1
         reply = self.channel.call(request, self._deadline)
         if "error" in reply:
@@ -368,7 +375,7 @@ class TrustedRunner:
         try:
             with contextlib.redirect_stdout(io.StringIO()), _fresh_grading_modules():
                 exec(compile(source, "<setup cell>", "exec"), self.namespace)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return f"{exc.__class__.__name__}: {exc}"
         return None
 
@@ -395,7 +402,7 @@ class TrustedRunner:
         except CallTimeout as exc:
             timed_out = True
             error = exc
-        except BaseException as exc:  # noqa: BLE001 - a failing test
+        except BaseException as exc:  # a failing test
             error = exc
         else:
             error = None
@@ -406,7 +413,8 @@ class TrustedRunner:
             text = "".join(streams.text) + ("\n[output truncated by the grader]\n" if streams.truncated else "")
             outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
         if printed.getvalue():
-            outputs.append(NotebookNode(output_type="stream", name="stdout", text=printed.getvalue()[:MAX_STREAM_BYTES]))
+            outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                        text=printed.getvalue()[:MAX_STREAM_BYTES]))
         if error is not None:
             outputs.append(self._error(error, filename, count))
         elif last is not None and value is not None:

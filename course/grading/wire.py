@@ -111,10 +111,12 @@ def _tensor(spec: dict) -> torch.Tensor:
 
 
 def dumps(data) -> str:
+    """``data`` as compact JSON text."""
     return json.dumps(data, separators=(",", ":"))
 
 
 def loads(text: str):
+    """The data of a JSON reply; a ``WireError`` when it is too large or not JSON."""
     if not isinstance(text, str) or len(text) > MAX_REPLY_BYTES:
         raise WireError(f"reply larger than {MAX_REPLY_BYTES // 2**20} MB")
     try:

@@ -7,9 +7,9 @@
 
 Everything is importable from ``course.metrics`` directly.
 """
-from .detection import *  # noqa: F401,F403
+from .detection import *  # noqa: F403
 from .detection import __all__ as _detection_all
-from .segmentation import *  # noqa: F401,F403
+from .segmentation import *  # noqa: F403
 from .segmentation import __all__ as _segmentation_all
 
 __all__ = list(_segmentation_all) + list(_detection_all)

@@ -381,7 +381,7 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, gt_boxes: torch.
 
 def mean_average_precision(predictions, targets, iou_thresholds=None, max_detections: int = 100,
                            *, interpolation: str = "coco101") -> dict:
-    """mAP of a detector over a dataset, exactly as COCO's ``COCOeval`` (bbox, area "all").
+    """MAP of a detector over a dataset, exactly as COCO's ``COCOeval`` (bbox, area "all").
 
     One dict per image: ``predictions[i] = {"boxes": (N, 4) xyxy float,
     "scores": (N,) float, "labels": (N,) int}``, ``targets[i] = {"boxes": (M, 4),
@@ -445,12 +445,12 @@ def mean_average_precision(predictions, targets, iou_thresholds=None, max_detect
     # IoU >= t counts; as pycocotools, cap t at 1 - 1e-10 so that t = 1 accepts a perfect box.
     match_thresholds = thresholds.clamp(max=1 - 1e-10)
     scores, labels, is_tp, gt_labels = [], [], [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets)):
+    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
         boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, _PREDICTION_KEYS)
         gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, _TARGET_KEYS)
         kept = _match_image(boxes, image_scores, image_labels, gt_boxes, image_gt_labels,
                             match_thresholds, max_detections)
-        for collected, value in zip((scores, labels, is_tp), kept):
+        for collected, value in zip((scores, labels, is_tp), kept, strict=True):
             collected.append(value)
         gt_labels.append(image_gt_labels)
     scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))

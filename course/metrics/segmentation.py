@@ -102,8 +102,9 @@ def mask_iou(pred, target) -> torch.Tensor:
     masks are empty (they agree perfectly), 0.0 where exactly one is.
 
     Args:
-        pred, target: masks of the same shape ``(..., H, W)``: bool, or any
-            dtype holding only 0 and 1 (anything else is a ``ValueError``).
+        pred: predicted masks ``(..., H, W)``: bool, or any dtype holding
+            only 0 and 1 (anything else is a ``ValueError``).
+        target: true masks, of the shape and kind of ``pred``.
 
     Returns:
         IoU of shape ``(...)``, float32 (or the inputs' floating dtype).
@@ -136,8 +137,8 @@ def dice_coefficient(pred, target, eps: float = 0.0) -> torch.Tensor:
     both masks are empty the answer is 1.0, as for :func:`mask_iou`.
 
     Args:
-        pred, target: masks of the same shape ``(..., H, W)``: bool or values
-            in [0, 1].
+        pred: predicted masks ``(..., H, W)``: bool or values in [0, 1].
+        target: true masks, of the shape of ``pred``: bool or values in [0, 1].
         eps: a number >= 0 added to numerator and denominator.
 
     Returns:
@@ -176,9 +177,9 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None) -> torch.Tens
     in bin ``i * C + j`` of a ``C * C`` histogram, reshaped to ``(C, C)``.
 
     Args:
-        pred, target: integer label maps of the same shape, e.g. ``(N, H, W)``;
-            every value in ``[0, C)``, except that ``target`` may also hold
-            ``ignore_index``.
+        pred: predicted integer label map, e.g. ``(N, H, W)``; every value in ``[0, C)``.
+        target: true integer label map of the shape of ``pred``; every value in
+            ``[0, C)`` or ``ignore_index``.
         num_classes: ``C >= 1``.
         ignore_index: pixels whose target has this value are not counted
             (whatever is predicted there). ``None``: count every pixel.
@@ -225,7 +226,10 @@ def mean_iou(pred, target, num_classes, ignore_index=None) -> tuple[float, torch
     counting, from ``pred`` as well. If no class is present the mean is ``nan``.
 
     Args:
-        pred, target, num_classes, ignore_index: as in :func:`confusion_matrix`.
+        pred: as in :func:`confusion_matrix`.
+        target: as in :func:`confusion_matrix`.
+        num_classes: as in :func:`confusion_matrix`.
+        ignore_index: as in :func:`confusion_matrix`.
 
     Returns:
         ``(miou, iou)``: a Python float, and a ``(C,)`` float64 tensor.
@@ -256,7 +260,8 @@ def pixel_accuracy(pred, target, ignore_index=None) -> float:
     gives ``nan`` when no class is present.
 
     Args:
-        pred, target: integer label maps of the same shape, e.g. ``(N, H, W)``.
+        pred: predicted integer label map, e.g. ``(N, H, W)``.
+        target: true integer label map of the shape of ``pred``.
         ignore_index: target value of pixels left out; ``None``: keep all.
 
     Returns:

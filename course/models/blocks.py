@@ -139,6 +139,7 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
+        """``relu(F(x) + shortcut(x))``: ``(N, inplanes, H, W) -> (N, planes, H', W')``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -188,6 +189,7 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x):
+        """``relu(F(x) + shortcut(x))``: ``(N, inplanes, H, W) -> (N, 4*planes, H', W')``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -231,7 +233,7 @@ class InceptionModule(nn.Module):
         names = ("in_channels", "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
         values = (in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
         in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj = (
-            check_int(name, value, minimum=1) for name, value in zip(names, values))
+            check_int(name, value, minimum=1) for name, value in zip(names, values, strict=True))
         _check_bool("batch_norm", batch_norm)
         big = check_choice("big_kernel_size", big_kernel_size, (3, 5))
 
@@ -246,6 +248,10 @@ class InceptionModule(nn.Module):
                                      unit(in_channels, pool_proj, 1))
 
     def forward(self, x):
+        """The four branches concatenated along channels.
+
+        ``(N, C, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)``.
+        """
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
@@ -281,6 +287,7 @@ class FactorizedConv5x5(nn.Module):
         self.conv2 = nn.Conv2d(mid, out_channels, 3, stride=stride, padding=1, bias=bias)
 
     def forward(self, x):
+        """Two 3x3 convolutions: ``(N, in_channels, H, W) -> (N, out_channels, H', W')``."""
         return self.conv2(self.relu(self.conv1(x)))
 
 
@@ -317,6 +324,7 @@ class AsymmetricConv(nn.Module):
         self.conv2 = nn.Conv2d(mid, out_channels, (n, 1), padding=(n // 2, 0), bias=bias)
 
     def forward(self, x):
+        """1 x n, ReLU, n x 1: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``."""
         return self.conv2(self.relu(self.conv1(x)))
 
 
@@ -371,6 +379,10 @@ class DenseBlock(nn.Module):
             self.add_module(f"denselayer{i + 1}", layer)
 
     def forward(self, x):
+        """Each layer's output concatenated to its input.
+
+        ``(N, C, H, W) -> (N, C + num_layers * growth_rate, H, W)``.
+        """
         for layer in self.children():
             x = torch.cat([x, layer(x)], dim=1)   # keep everything, append k new channels
         return x
@@ -412,6 +424,7 @@ class FireModule(nn.Module):
         self.expand3x3_activation = nn.ReLU(inplace=True)
 
     def forward(self, x):
+        """Squeeze, then the two expands concatenated: ``(N, in_channels, H, W) -> (N, e1 + e3, H, W)``."""
         x = self.squeeze_activation(self.squeeze(x))
         return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
                           self.expand3x3_activation(self.expand3x3(x))], dim=1)
@@ -509,6 +522,7 @@ class InvertedResidual(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expand, depthwise, project (plus ``x`` when shapes match): ``(N, C_in, H, W) -> (N, C_out, H', W')``."""
         out = x if self.expand is None else self.expand(x)
         out = self.project(self.depthwise(out))
         return x + out if self.use_residual else out

@@ -67,6 +67,7 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x):
+        """Class scores: ``(N, in_channels, 32, 32) -> (N, num_classes)``."""
         check_tensor("x", x, ndim=4, floating=True)
         if x.shape[1] != self.in_channels or tuple(x.shape[2:]) not in ((28, 28), (32, 32)):
             raise ValueError(f"x must have shape (N, {self.in_channels}, 32, 32) or (N, {self.in_channels}, 28, 28), "
@@ -157,6 +158,7 @@ class ResNet(nn.Module):
                              self.layer1, self.layer2, self.layer3, self.layer4)
 
     def forward(self, x):
+        """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.avgpool(x), 1)
@@ -178,7 +180,7 @@ def resnet50(num_classes=1000, in_channels=3, zero_init_residual=False) -> ResNe
 
 
 def vgg16(num_classes=1000, batch_norm=False) -> nn.Module:
-    """torchvision's VGG-16 (configuration D) with random weights; nothing is downloaded.
+    """Torchvision's VGG-16 (configuration D) with random weights; nothing is downloaded.
 
     13 3x3 convolutions in five stages (64, 128, 256, 512, 512 channels, each
     stage ending in a 2x2 max pool) and three fully connected layers (4096,
@@ -187,7 +189,7 @@ def vgg16(num_classes=1000, batch_norm=False) -> nn.Module:
     ``vgg16_bn``. Tip: build it under ``with torch.device("meta"):`` when only
     the shapes matter (counting, receptive fields).
     """
-    import torchvision   # lazy: keeps ``import course.models`` light
+    import torchvision  # lazy: keeps ``import course.models`` light
 
     num_classes = check_int("num_classes", num_classes, minimum=1)
     if not isinstance(batch_norm, bool):

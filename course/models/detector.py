@@ -211,14 +211,15 @@ class TinySSD(nn.Module):
         channels = (2 * width, 4 * width)
 
         anchors, self.num_anchors = [], []
-        for stride, map_sizes in zip(self.strides, sizes):
+        for stride, map_sizes in zip(self.strides, sizes, strict=True):
             cells = grid_anchors(self.image_size // stride, self.image_size, map_sizes, aspect_ratios)
             self.num_anchors.append(len(cells) // (self.image_size // stride) ** 2)
             anchors.append(cells)
         self.register_buffer("anchors", torch.cat(anchors), persistent=False)
         self.class_heads = nn.ModuleList(nn.Conv2d(c, k * (self.num_classes + 1), 3, padding=1)
-                                         for c, k in zip(channels, self.num_anchors))
-        self.box_heads = nn.ModuleList(nn.Conv2d(c, k * 4, 3, padding=1) for c, k in zip(channels, self.num_anchors))
+                                         for c, k in zip(channels, self.num_anchors, strict=True))
+        self.box_heads = nn.ModuleList(nn.Conv2d(c, k * 4, 3, padding=1)
+                                       for c, k in zip(channels, self.num_anchors, strict=True))
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The two feature maps ``(N, 2 * width, H/4, W/4)`` and ``(N, 4 * width, H/8, W/8)``."""
@@ -226,12 +227,13 @@ class TinySSD(nn.Module):
         return [first, self.stage2(first)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw predictions of every anchor: ``(N, 3, H, W) -> (N, A_total, C + 1 + 4)`` (logits, offsets)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, self.image_size, self.image_size):
             raise ValueError(f"x must have shape (N, 3, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
         outputs = []
-        for feature, class_head, box_head in zip(self.feature_maps(x), self.class_heads, self.box_heads):
+        for feature, class_head, box_head in zip(self.feature_maps(x), self.class_heads, self.box_heads, strict=True):
             n = feature.shape[0]
             # (N, A * K, H, W) -> (N, H, W, A * K) -> (N, H * W * A, K): grid_anchors' order.
             logits = class_head(feature).permute(0, 2, 3, 1).reshape(n, -1, self.num_classes + 1)
@@ -298,7 +300,7 @@ class TinySSD(nn.Module):
         probabilities = class_logits.softmax(dim=-1)
         anchors = self.anchors
         detections = []
-        for scores, deltas in zip(probabilities, box_deltas):
+        for scores, deltas in zip(probabilities, box_deltas, strict=True):
             found = postprocess_detections(scores, deltas, anchors, score_threshold=score_threshold,
                                            iou_threshold=iou_threshold, top_k=top_k,
                                            image_size=self.image_size, weights=self.box_weights)

@@ -32,7 +32,7 @@ Table 4 (4866 M mult-adds, 29.3 M parameters).
 """
 from __future__ import annotations
 
-import torch  # noqa: F401  (the docstring example uses it)
+import torch
 from torch import nn
 
 from course._checks import check_float, check_int
@@ -93,6 +93,7 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
+        """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
 
@@ -142,6 +143,7 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 

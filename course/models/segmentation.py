@@ -180,6 +180,7 @@ class FCN(nn.Module):
                 nn.init.zeros_(getattr(self, name).bias)
 
     def forward(self, x):
+        """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         height, width = _check_image(x, self.in_channels).shape[-2:]
         x = _pad_to_multiple(x, 32)
         pool3 = self.features[:self._pool3_end](x)                        # stride 8
@@ -232,11 +233,11 @@ class SegNet(nn.Module):
         def stage(channels: list[int]) -> nn.Sequential:
             """conv-BN-ReLU layers through ``channels[0] -> channels[1] -> ...``."""
             return nn.Sequential(*[conv_bn_relu(c_in, c_out, 3, padding=1)
-                                   for c_in, c_out in zip(channels[:-1], channels[1:])])
+                                   for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)])
 
         self.encoder = nn.ModuleList()
         channels = self.in_channels
-        for w, n in zip(widths, depths):
+        for w, n in zip(widths, depths, strict=True):
             self.encoder.append(stage([channels] + [w] * n))
             channels = w
         self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True, return_indices=True)
@@ -251,6 +252,7 @@ class SegNet(nn.Module):
         self.classifier = nn.Conv2d(widths[0], num_classes, 3, padding=1)
 
     def forward(self, x):
+        """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         _check_image(x, self.in_channels)
         sizes, indices = [], []
         for stage in self.encoder:
@@ -324,6 +326,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, x):
+        """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         height, width = _check_image(x, self.in_channels).shape[-2:]
         x = _pad_to_multiple(x, 2**self.depth)
         skips = []
@@ -331,6 +334,6 @@ class UNet(nn.Module):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)
         skips.pop()   # the bottom of the U is not a skip
-        for up, block in zip(self.upsample, self.decoder):
+        for up, block in zip(self.upsample, self.decoder, strict=True):
             x = block(torch.cat([skips.pop(), up(x)], dim=1))
         return self.head(x)[..., :height, :width]

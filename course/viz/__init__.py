@@ -35,20 +35,37 @@ notebook, whatever matplotlib picks elsewhere.
 (2, True)
 """
 from course.viz import grids
-from course.viz.arithmetic import (conv_arithmetic_explorer, conv_arithmetic_figure, convolution_matrix_figure,
-                                   kernel_window)
+from course.viz.arithmetic import (
+    conv_arithmetic_explorer,
+    conv_arithmetic_figure,
+    convolution_matrix_figure,
+    kernel_window,
+)
 from course.viz.detection import pr_curve_figure, show_boxes
 from course.viz.detectors import detection_pr_curves, detection_pr_figure, show_anchors, show_matches
 from course.viz.evaluation import iou_explorer, nms_explorer, pr_threshold_explorer
-from course.viz.explain import (feature_maps_figure, filters_figure, grad_cam_explorer, randomization_figure,
-                                show_maps)
+from course.viz.explain import feature_maps_figure, filters_figure, grad_cam_explorer, randomization_figure, show_maps
 from course.viz.explorer import Explorer, View
-from course.viz.images import (receptive_field_figure, segmentation_cmap, segmentation_colors, show_images,
-                               show_segmentation)
+from course.viz.images import (
+    receptive_field_figure,
+    segmentation_cmap,
+    segmentation_colors,
+    show_images,
+    show_segmentation,
+)
 from course.viz.receptive import receptive_field_explorer
-from course.viz.upsampling import (TransposedConvSteps, checkerboard_explorer, checkerboard_figure, overlap_counts,
-                                   transposed_conv_explorer, transposed_conv_stamp_figure, transposed_conv_steps,
-                                   transposed_conv_steps_figure, unpooling_explorer, unpooling_figure)
+from course.viz.upsampling import (
+    TransposedConvSteps,
+    checkerboard_explorer,
+    checkerboard_figure,
+    overlap_counts,
+    transposed_conv_explorer,
+    transposed_conv_stamp_figure,
+    transposed_conv_steps,
+    transposed_conv_steps_figure,
+    unpooling_explorer,
+    unpooling_figure,
+)
 
 __all__ = [
     "grids", "Explorer", "View",

@@ -24,8 +24,19 @@ import torch
 from course._checks import check_choice, check_int, check_pair, check_tensor
 from course.conv import conv_output_size, convolution_matrix
 from course.viz.explorer import Explorer, View, slider
-from course.viz.grids import (INPUT_COLOR, KERNEL_COLOR, OUTPUT_COLOR, SELECT_COLOR, cell_fontsize,
-                              check_position, draw_grid, draw_padding, grid_axes, highlight_cells, outline_cells)
+from course.viz.grids import (
+    INPUT_COLOR,
+    KERNEL_COLOR,
+    OUTPUT_COLOR,
+    SELECT_COLOR,
+    cell_fontsize,
+    check_position,
+    draw_grid,
+    draw_padding,
+    grid_axes,
+    highlight_cells,
+    outline_cells,
+)
 
 __all__ = ["kernel_window", "conv_arithmetic_figure", "conv_arithmetic_explorer", "convolution_matrix_figure"]
 
@@ -222,7 +233,10 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
     Args:
         weight_or_kernel_size: an int ``k`` for a symbolic ``k x k`` kernel,
             or a kernel tensor ``(kH, kW)`` / ``(1, 1, kH, kW)``.
-        input_size, stride, padding, dilation: as for ``convolution_matrix``.
+        input_size: as for ``convolution_matrix``.
+        stride: as for ``convolution_matrix``.
+        padding: as for ``convolution_matrix``.
+        dilation: as for ``convolution_matrix``.
         transpose: also draw ``M.T``, the matrix of the transposed convolution.
         labels: ``"symbolic"`` writes the kernel entry of each nonzero cell
             (``w00``, ``w01``, ...), ``"values"`` its number. Default:
@@ -267,7 +281,7 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
 
     text = np.full(M.shape, "", dtype=object)
     nonzero = (M != 0).numpy()
-    for r, c in zip(*np.nonzero(nonzero)):
+    for r, c in zip(*np.nonzero(nonzero), strict=True):
         a, b = divmod(int(entry[r, c]), kW)
         text[r, c] = _weight_name(a, b, kH, kW) if labels == "symbolic" else _short(float(M[r, c]))
     # Colour: which kernel entry (symbolic) or the value (values); zeros white.

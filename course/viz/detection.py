@@ -116,12 +116,14 @@ def pr_curve_figure(precision, recall, ap=None, *, envelope: bool = True, title=
     """Precision against recall, a step curve, with the precision envelope dashed.
 
     Args:
-        precision, recall: 1-D tensors or arrays of the same length, the points
-            of a precision-recall curve (any order, e.g. that of
+        precision: 1-D tensor or array, the precision of each point of a
+            precision-recall curve (any order, e.g. that of
             ``course.metrics.precision_recall_curve``).
+        recall: 1-D tensor or array, the recall of each point, as long as ``precision``.
         ap: a number, written in the title (``"AP = 0.604"``), or None.
         envelope: also draw ``max_{r' >= r} P(r')``, the interpolated precision
             (gid ``"envelope"``); the curve itself has gid ``"pr"``.
+        title: axes title, default ``"precision-recall curve"`` (followed by ``AP = ...`` when ``ap`` is given).
         ax: draw into these axes; default a new figure (closed in pyplot).
 
     Returns the ``Figure``.

@@ -58,8 +58,10 @@ def show_anchors(image, anchors, highlight=None, *, ax=None, title=None, color="
         anchors: ``(A, 4)`` xyxy float tensor, e.g. from :func:`course.detection.grid_anchors`.
         highlight: indices of anchors to draw as boxes (a list or an int
             tensor); default none.
-        ax, title, size: as in :func:`course.viz.show_boxes`.
+        ax: as in :func:`course.viz.show_boxes`.
+        title: as in :func:`course.viz.show_boxes`.
         color: of the dots and the boxes.
+        size: as in :func:`course.viz.show_boxes`.
 
     Returns the ``Figure`` (closed in pyplot when created here). The view is
     widened to show anchors that stick out of the image.
@@ -93,10 +95,15 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
 
     Args:
         image: ``(C, H, W)`` or ``(H, W)`` tensor or array.
-        anchors: ``(A, 4)`` xyxy; ``gt_boxes`` ``(G, 4)`` xyxy.
+        anchors: ``(A, 4)`` xyxy.
+        gt_boxes: ``(G, 4)`` xyxy, the objects.
         matched: ``(A,)`` int64, the object of each anchor or ``-1``, as
             :func:`course.detection.match_anchors` returns.
-        gt_labels, class_names: captions of the objects (optional).
+        gt_labels: ``(G,)`` class of each object, for its caption (optional).
+        class_names: names of the classes in the captions (optional).
+        ax: as in :func:`course.viz.show_boxes`.
+        title: as in :func:`course.viz.show_boxes`.
+        size: as in :func:`course.viz.show_boxes`.
 
     Returns the ``Figure``. Anchor patches have gid ``"anchor"`` and are
     drawn in anchor order, the objects with gid ``"box"``.
@@ -146,12 +153,13 @@ def detection_pr_curves(predictions, targets, iou_threshold: float = 0.5) -> dic
     mean_average_precision(predictions, targets, [iou_threshold])          # validates everything
     threshold = torch.tensor([min(iou_threshold, 1 - 1e-10)], dtype=torch.float64)
     scores, labels, is_tp, gt_labels = [], [], [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets)):
+    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
         boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, ("boxes", "scores", "labels"))
         gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, ("boxes", "labels"))
-        s, l, tp = _match_image(boxes, image_scores, image_labels, gt_boxes, image_gt_labels, threshold, 100)
-        scores.append(s)
-        labels.append(l)
+        kept_scores, kept_labels, tp = _match_image(
+            boxes, image_scores, image_labels, gt_boxes, image_gt_labels, threshold, 100)
+        scores.append(kept_scores)
+        labels.append(kept_labels)
         is_tp.append(tp[:, 0])
         gt_labels.append(image_gt_labels)
     scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))
@@ -178,10 +186,10 @@ def detection_pr_figure(predictions, targets, class_names=None, *, iou_threshold
 
     curves = detection_pr_curves(predictions, targets, iou_threshold)
     result = mean_average_precision(predictions, targets, [iou_threshold])
-    ap = dict(zip(result["classes"].tolist(), result["ap"][0].tolist()))
+    ap = dict(zip(result["classes"].tolist(), result["ap"][0].tolist(), strict=True))
     fig, axes = plt.subplots(1, len(curves), figsize=figsize, squeeze=False)
     plt.close(fig)
-    for ax, (label, curve) in zip(axes[0], curves.items()):
+    for ax, (label, curve) in zip(axes[0], curves.items(), strict=True):
         name = class_names[label] if class_names is not None else f"class {label}"
         if len(curve["precision"]):
             pr_curve_figure(curve["precision"], curve["recall"], ap=ap[label], title=name, ax=ax)

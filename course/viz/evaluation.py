@@ -204,9 +204,10 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
     Args:
         image: ``(C, H, W)`` or ``(H, W)`` to draw on (default: a blank canvas,
             or the image of :func:`example_detections` when no data is given).
-        gt_boxes: ``(G, 4)`` xyxy, the objects; ``boxes`` ``(D, 4)`` xyxy and
-            ``scores`` ``(D,)``, the detections (one class). All three or none
-            (then :func:`example_detections`).
+        gt_boxes: ``(G, 4)`` xyxy, the objects. ``gt_boxes``, ``boxes`` and
+            ``scores``: all three or none (then :func:`example_detections`).
+        boxes: ``(D, 4)`` xyxy, the detections (one class).
+        scores: ``(D,)``, the detections' scores.
         score_threshold: the starting value of the ``"score_threshold"`` slider.
         iou_threshold: 0.5 or 0.75, the starting value of the ``"iou_threshold"``
             dropdown (the IoU a detection needs to match an object).
@@ -225,7 +226,7 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
     """
     given = [value is not None for value in (gt_boxes, boxes, scores)]
     if any(given) and not all(given):
-        missing = [name for name, g in zip(("gt_boxes", "boxes", "scores"), given) if not g]
+        missing = [name for name, g in zip(("gt_boxes", "boxes", "scores"), given, strict=True) if not g]
         raise ValueError(f"pass gt_boxes, boxes and scores together (or none for the example scene), "
                          f"missing {', '.join(missing)}")
     if not any(given):
@@ -341,7 +342,7 @@ class _PRFigure:
         self.fig.subplots_adjust(left=0.01, right=0.98, bottom=0.16, top=0.9, wspace=0.2)
 
     def show(self, is_tp, kept, missed, p_t, r_t, t, tp, fp):
-        for g, (patch, caption) in enumerate(zip(self.objects, self.missed_captions)):
+        for g, (patch, caption) in enumerate(zip(self.objects, self.missed_captions, strict=True)):
             lost = g in missed
             patch.set(edgecolor=MISSED_COLOUR if lost else "white", linestyle="--" if lost else "-",
                       linewidth=1.4 if lost else 0.9, gid="missed" if lost else "truth")

@@ -134,15 +134,23 @@ def draw_grid(ax, values=None, *, shape=None, top: int = 0, left: int = 0, label
     """Draw a 2-D array as a grid of cells, each with its value written in it.
 
     Args:
+        ax: the axes to draw into (see :func:`grid_axes`).
         values: 2-D tensor / array / nested list, or ``None`` for empty cells
-            (then pass ``shape=(rows, cols)``).
-        top, left: where cell ``(0, 0)`` goes (to draw a grid inside a larger one).
+            (then pass ``shape``).
+        shape: ``(rows, cols)`` of a grid without values.
+        top: the row where cell ``(0, 0)`` goes (to draw a grid inside a larger one).
+        left: the column where cell ``(0, 0)`` goes.
         labels: optional 2-D array of strings to write instead of the values
             (``""`` or ``None`` leaves a cell blank; ``labels=False`` writes nothing).
         facecolor: one fill colour for every cell, or an array ``(rows, cols, 3 or 4)``
             of colours; or, with ``cmap``, the values are coloured through
             ``cmap`` between ``vmin`` and ``vmax``.
+        cmap: a matplotlib colormap or its name; colours the cells by value.
+        vmin: the value at the bottom of ``cmap``; default the smallest value.
+        vmax: the value at the top of ``cmap``; default the largest value.
+        edgecolor: colour of the cell borders.
         linestyle: ``"--"`` draws dashed cells (the figures use it for padding).
+        fontsize: of the values; default the largest that fits a cell.
         gid: name given to the cells (a ``PolyCollection``) and to the texts
             (``gid + ":text"``), so :func:`grid_texts` can read them back.
 

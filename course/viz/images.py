@@ -28,8 +28,19 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from course._checks import check_float, check_int
-from course.viz.grids import (INPUT_COLOR, KERNEL_COLOR, OUTPUT_COLOR, PADDING_COLOR, SELECT_COLOR, check_position,
-                              draw_cells, draw_grid, grid_axes, highlight_cells, outline_cells)
+from course.viz.grids import (
+    INPUT_COLOR,
+    KERNEL_COLOR,
+    OUTPUT_COLOR,
+    PADDING_COLOR,
+    SELECT_COLOR,
+    check_position,
+    draw_cells,
+    draw_grid,
+    grid_axes,
+    highlight_cells,
+    outline_cells,
+)
 
 __all__ = ["show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation",
            "receptive_field_figure"]
@@ -80,6 +91,7 @@ def show_images(images, titles=None, ncols=None, *, cmap="gray", size: float = 1
             tensors or arrays (``C`` 1 or 3). Float values outside ``[0, 1]``
             are rescaled by min and max, per image.
         titles: one string per image, or None.
+        ncols: images per row; default up to 6.
         cmap: colour map of single-channel images.
         size: width of one image in inches (the figure stays <= 8 in wide).
 
@@ -147,7 +159,10 @@ def segmentation_colors(num_classes: int) -> np.ndarray:
 
 
 def segmentation_cmap(num_classes: int) -> ListedColormap:
-    """The colours of :func:`segmentation_colors` as a colormap: ``imshow(mask, cmap=..., vmin=0, vmax=num_classes - 1)``."""
+    """The colours of :func:`segmentation_colors` as a colormap.
+
+    Use as ``imshow(mask, cmap=..., vmin=0, vmax=num_classes - 1)``.
+    """
     return ListedColormap(segmentation_colors(num_classes), name=f"segmentation{num_classes}")
 
 
@@ -194,6 +209,7 @@ def show_segmentation(image, mask, pred=None, num_classes=None, *, class_names=N
             class 0, the background, is left transparent.
         class_names: names for the legend of the classes present, class 0
             excepted (default ``class k``).
+        alpha: opacity of the overlaid label maps, in ``[0, 1]``.
         ignore_index: a label (such as 255) drawn white and left out of the checks.
 
     Returns a ``Figure`` with the axes ``image``, ``label map`` and ``prediction``;

@@ -99,8 +99,9 @@ def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int =
         layers: names of children of ``model`` to offer; default: every child
             after which the receptive field changes (convolutions and pooling,
             not activations), stopping at the first layer it is not defined for.
-        seed, batch: the effective receptive field sums the gradients of
-            ``batch`` random inputs drawn from ``seed`` (a smoother map than one gives).
+        seed: seeds the random inputs of the effective receptive field.
+        batch: the effective receptive field sums the gradients of ``batch``
+            random inputs (a smoother map than one gives).
 
     Controls: ``"layer"`` (a dropdown of the names), ``"row"`` and ``"col"``
     (the output unit; their range follows the chosen layer's map, and a new

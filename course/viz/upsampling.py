@@ -16,6 +16,7 @@ Every number drawn comes from the library (``course.conv``, ``course.upsample``)
 
 Example, the 2x2 -> 5x5 transposed convolution of the lecture::
 
+    >>> from course.viz.grids import grid_texts       # reads back the numbers a figure writes
     >>> fig = transposed_conv_steps_figure()          # x = [[1, 2], [3, 4]], 3x3 kernel of ones, stride 2
     >>> grid_texts(fig.axes[2], "output")[(2, 2)]     # the centre receives all four stamps
     '10'
@@ -34,9 +35,18 @@ from course._checks import check_int, check_pair
 from course.conv import conv2d, conv_transpose2d, max_pool2d
 from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
 from course.viz.explorer import Explorer, View, dropdown, slider
-from course.viz.grids import (INPUT_COLOR, KERNEL_COLOR, OUTPUT_COLOR, PADDING_COLOR, STAMP_COLOR, as_array,
-                              draw_grid, grid_axes, highlight_cells, outline_cells)
-from course.viz.grids import grid_texts  # noqa: F401  (used by the docstring examples)
+from course.viz.grids import (
+    INPUT_COLOR,
+    KERNEL_COLOR,
+    OUTPUT_COLOR,
+    PADDING_COLOR,
+    STAMP_COLOR,
+    as_array,
+    draw_grid,
+    grid_axes,
+    highlight_cells,
+    outline_cells,
+)
 
 __all__ = [
     "unpooling_figure", "unpooling_input", "unpool", "unpooling_method_figure", "unpooling_explorer",
@@ -56,7 +66,7 @@ DEFAULT_TRANSPOSED_INPUT = [[1, 2],
 # --------------------------------------------------------------------------- unpooling
 
 def unpooling_figure(x=None, scale_factor=2):
-    """Three ways to undo a ``scale_factor x scale_factor`` max pooling, side by side.
+    r"""Three ways to undo a ``scale_factor x scale_factor`` max pooling, side by side.
 
     Top row: the pooling input ``x`` (2-D; default a 4x4 example) with its
     maxima filled and the pooling windows dashed; the pooled values
@@ -71,7 +81,7 @@ def unpooling_figure(x=None, scale_factor=2):
     ``"nails"`` and ``"landed"``.
 
     >>> fig = unpooling_figure()
-    >>> [ax.get_title().split("\\n")[0] for ax in fig.axes][3:]
+    >>> [ax.get_title().split("\n")[0] for ax in fig.axes][3:]
     ['unpool_nearest', 'unpool_bed_of_nails', 'max_unpool2d']
     """
     s = check_int("scale_factor", scale_factor, minimum=1)
