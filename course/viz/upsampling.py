@@ -429,7 +429,7 @@ def checkerboard_figure(kernel_size=3, stride=2, size=5):
     missing. Inside it the counts are equal if ``kernel_size % stride == 0``
     and form a checkerboard otherwise. Right: bilinear upsampling by
     ``stride``, then ``conv2d`` with the same kernel: every pixel gets the
-    same. Both are coloured by value / maximum. Texts (for up to 16 cells a
+    same. Both are coloured by value / maximum. Texts (for up to 12 cells a
     side) carry the gids ``"overlap"`` and ``"resize_conv"``; the frame ``"interior"``.
 
     >>> fig = checkerboard_figure(3, 2)
@@ -450,7 +450,7 @@ def checkerboard_figure(kernel_size=3, stride=2, size=5):
     ]
     for ax, name, grid, title in panels:
         grid_axes(ax, *grid.shape, frame=counts.shape, title=title)
-        labels = None if max(grid.shape) <= 16 else False  # numbers only while they fit
+        labels = None if max(grid.shape) <= 12 else False  # numbers only while they fit (and draw fast)
         draw_grid(ax, grid, labels=labels, cmap="magma", vmin=0, vmax=float(grid.max()), edgecolor="0.5",
                   gid=name)
     interior = state["interior"]
