@@ -295,10 +295,9 @@ class _Meter:
             return self.correct / self.total if self.total else math.nan
         if self.matrix is None:
             return math.nan
-        # IoU_c = TP / (TP + FP + FN), mean over the classes present: as course.metrics.mean_iou.
-        tp = self.matrix.diagonal()
-        union = self.matrix.sum(dim=0) + self.matrix.sum(dim=1) - tp
-        return (tp.double() / union.double()).nanmean().item()
+        from .metrics import iou_from_confusion
+
+        return iou_from_confusion(self.matrix)[0]        # the summed matrix: exact over the pass
 
 
 def _make_optimizer(optimizer, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:

@@ -9,7 +9,14 @@ import sklearn.metrics as skm
 import torch
 from hypothesis import given, settings, strategies as st
 
-from course.metrics import confusion_matrix, dice_coefficient, mask_iou, mean_iou, pixel_accuracy
+from course.metrics import (
+    confusion_matrix,
+    dice_coefficient,
+    iou_from_confusion,
+    mask_iou,
+    mean_iou,
+    pixel_accuracy,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 
@@ -65,6 +72,27 @@ def test_confusion_matrix_matches_sklearn(case):
         expected = np.zeros((c, c), dtype=np.int64)
     assert cm.dtype == torch.int64 and cm.shape == (c, c)
     np.testing.assert_array_equal(cm.numpy(), expected)
+
+
+@SETTINGS
+@given(label_maps(), label_maps())
+def test_iou_of_summed_confusion_matrices_is_the_iou_of_the_whole_pass(first, second):
+    """What course.train reports for mIoU: the matrices of the batches summed, then IoU."""
+    c = max(first[2], second[2])
+    first_matrix = confusion_matrix(first[0], first[1], c, ignore_index=first[3])
+    second_matrix = confusion_matrix(second[0], second[1], c, ignore_index=second[3])
+    miou, iou = iou_from_confusion(first_matrix + second_matrix)
+    # the same pixels as one label map: both batches side by side, ignored pixels dropped
+    keep = [(p[t != i] if i is not None else p.flatten(), t[t != i] if i is not None else t.flatten())
+            for p, t, _, i in (first, second)]
+    expected_miou, expected = mean_iou(torch.cat([k[0] for k in keep]), torch.cat([k[1] for k in keep]), c)
+    torch.testing.assert_close(iou, expected, equal_nan=True)
+    assert miou == pytest.approx(expected_miou, nan_ok=True)
+
+
+def test_iou_from_confusion_needs_a_square_matrix():
+    with pytest.raises(ValueError, match="matrix must be square"):
+        iou_from_confusion(torch.zeros(2, 3, dtype=torch.int64))
 
 
 @SETTINGS

@@ -39,3 +39,73 @@ def test_submodules_are_reachable_as_attributes():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'convolution'"):
         _ = course.convolution
+
+
+def _installed_by(distribution: str) -> set[str]:
+    """The distributions ``pip install distribution`` brings in (no extras), normalised names."""
+    import re
+    from importlib import metadata
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    seen, todo = set(), [norm(distribution)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requirements = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" in requirement:
+                continue                      # only what a plain install brings
+            todo.append(norm(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]))
+    return seen
+
+
+def test_every_package_a_lecture_imports_comes_with_a_plain_install():
+    """A student who installs the course as documented (no dev extra) can run every lecture."""
+    import json
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    lectures = Path(__file__).resolve().parent.parent / "lectures"
+    imported = set()
+    for path in lectures.glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                code = "".join(cell["source"])
+                imported |= set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", code, flags=re.M))
+    providers = metadata.packages_distributions()
+    installed = _installed_by("convseg-course")
+    missing = {}
+    for module in sorted(imported - set(sys.stdlib_module_names) - {"course"}):
+        dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(module, [])}
+        if not dists & installed:
+            missing[module] = sorted(dists)
+    assert not missing, f"lectures import packages only the dev extra (or nothing) installs: {missing}"
+
+
+def test_every_teaching_module_has_a_docstring_example_that_pytest_runs():
+    """pytest runs the examples (--doctest-modules); each module students read keeps at least one.
+
+    Left out: packages' __init__ files (they re-export) and course.grading (the
+    grader's machinery, tested by its own test files).
+    """
+    import doctest
+    import importlib
+    import pkgutil
+
+    without = []
+    for info in pkgutil.walk_packages(course.__path__, "course."):
+        name = info.name
+        if info.ispkg or name.startswith("course.grading") or any(p.startswith("_") for p in name.split(".")[1:]):
+            continue
+        module = importlib.import_module(name)
+        if not sum(len(test.examples) for test in doctest.DocTestFinder().find(module)):
+            without.append(name)
+    assert not without, f"modules with no >>> example: {without}"

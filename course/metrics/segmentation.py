@@ -33,6 +33,7 @@ __all__ = [
     "mask_iou",
     "confusion_matrix",
     "mean_iou",
+    "iou_from_confusion",
     "pixel_accuracy",
     "dice_coefficient",
 ]
@@ -242,10 +243,27 @@ def mean_iou(pred, target, num_classes, ignore_index=None) -> tuple[float, torch
     >>> round(miou, 4)                       # (1/2 + 2/3) / 2
     0.5833
     """
-    cm = confusion_matrix(pred, target, num_classes, ignore_index)
-    tp = cm.diagonal()
-    fp = cm.sum(dim=0) - tp
-    fn = cm.sum(dim=1) - tp
+    return iou_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index))
+
+
+def iou_from_confusion(matrix: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """``(mIoU, per-class IoU)`` from a ``(C, C)`` confusion matrix (rows true, columns predicted).
+
+    ``IoU_c = M[c, c] / (sum_i M[i, c] + sum_j M[c, j] - M[c, c])``; an absent
+    class (0 / 0) is ``nan`` and left out of the mean, as in :func:`mean_iou`.
+    Summing the matrices of several batches first gives the exact mIoU of the
+    whole pass (what ``course.train`` reports), not a mean of per-batch scores.
+
+    >>> miou, iou = iou_from_confusion(torch.tensor([[1, 1, 0], [0, 2, 0], [0, 0, 0]]))
+    >>> round(miou, 4), iou[2].isnan().item()
+    (0.5833, True)
+    """
+    check_tensor("matrix", matrix, ndim=2)
+    if matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (C, C), got shape {tuple(matrix.shape)}")
+    tp = matrix.diagonal()
+    fp = matrix.sum(dim=0) - tp
+    fn = matrix.sum(dim=1) - tp
     union = tp + fp + fn
     iou = tp.double() / union.double()          # 0 / 0 = nan for an absent class
     return iou.nanmean().item(), iou

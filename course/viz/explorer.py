@@ -16,13 +16,16 @@ kernel larger than its input), the message is shown instead of a figure and
 nothing is raised: students can drag sliders anywhere.
 
 Because the controls are ordinary widgets, code can move them too, which is
-how the tests drive an explorer::
+how the tests drive an explorer:
 
-    w = conv_arithmetic_explorer()              # input 5, kernel 3
-    w.controls["stride"].value = 2              # redraws
-    w.label.value                               # 'output size = 2'
-    w.set_values(padding=1, dilation=1)         # several at once, one redraw
-    w.state()["output_size"]                    # 3
+>>> from course.viz import conv_arithmetic_explorer
+>>> w = conv_arithmetic_explorer()              # input 5, kernel 3
+>>> w.controls["stride"].value = 2              # redraws
+>>> w.label.value
+'output size = 2'
+>>> w.set_values(padding=1, dilation=1)         # several at once, one redraw
+>>> w.state()["output_size"]
+3
 """
 from __future__ import annotations
 
