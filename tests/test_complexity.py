@@ -342,3 +342,18 @@ def test_table_rows_and_format():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call()
+
+
+def test_on_meta_builds_any_network_without_memory():
+    from course.complexity import on_meta
+    from course.models import MobileNetV1
+
+    vgg = on_meta("vgg16", num_classes=10)
+    assert all(p.device.type == "meta" for p in vgg.parameters())
+    assert count_parameters(vgg) == count_parameters(torchvision.models.vgg16(num_classes=10))
+    mobile = on_meta(MobileNetV1, width_multiplier=0.5)
+    assert next(mobile.parameters()).device.type == "meta"
+    with pytest.raises(TypeError, match="build must be a function"):
+        on_meta(3)
+    with pytest.raises(TypeError, match="build must return a torch.nn.Module"):
+        on_meta(lambda: 3)

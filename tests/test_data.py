@@ -529,3 +529,20 @@ def test_augmented_dataset_wraps_any_dataset():
 def test_bad_input_is_reported(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_in_memory_stacks_every_item_once():
+    from torch.utils.data import TensorDataset
+
+    from course.data import in_memory
+
+    dataset = ShapesDataset(6, image_size=32, num_classes=3, seed=4)
+    data = in_memory(dataset)
+    assert isinstance(data, TensorDataset) and len(data) == 6
+    for i in range(6):
+        image, label_map = dataset[i]
+        assert torch.equal(data[i][0], image) and torch.equal(data[i][1], label_map)
+    with pytest.raises(ValueError, match="dataset items must be \\(input, target\\) pairs"):
+        in_memory(ShapesDataset(2, image_size=32, task="detection", seed=0))
+    with pytest.raises(TypeError, match="dataset must be a map-style dataset"):
+        in_memory(42)
