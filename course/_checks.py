@@ -89,3 +89,31 @@ def check_class_indices(name: str, value: torch.Tensor, num_classes: int,
             allowed += f" or ignore_index={ignore_index}"
         raise ValueError(f"{name} values must be class indices in {allowed}, got {value[bad][0].item()}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is a bool (not 0 / 1, not a string), else raise naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_boxes(name: str, boxes, *, xyxy: bool = False) -> torch.Tensor:
+    """Return ``boxes`` if it is an ``(N, 4)`` float tensor, else raise naming ``name``.
+
+    With ``xyxy=True`` also check that every box has ``x1 <= x2`` and ``y1 <= y2``
+    and report the first row that does not (a NaN coordinate fails too).
+    """
+    check_tensor(name, boxes, ndim=2, floating=True)
+    if boxes.shape[1] != 4:
+        raise ValueError(f"{name} must be a tensor of shape (N, 4), got shape {tuple(boxes.shape)}")
+    if xyxy:
+        x1, y1, x2, y2 = boxes.unbind(1)
+        bad = ~((x1 <= x2) & (y1 <= y2))
+        if bad.any():
+            row = int(bad.nonzero()[0, 0])
+            raise ValueError(
+                f"{name} must be xyxy boxes with x1 <= x2 and y1 <= y2, "
+                f"got {name}[{row}] = {boxes[row].tolist()}"
+            )
+    return boxes

@@ -29,32 +29,11 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_choice, check_pair, check_tensor
+from ._checks import check_boxes, check_choice, check_pair
 
 __all__ = ["BOX_FORMATS", "box_convert", "box_area", "normalize_boxes", "denormalize_boxes"]
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
-
-
-def _check_boxes(name: str, boxes, *, xyxy: bool = False) -> torch.Tensor:
-    """Return ``boxes`` if it is an ``(N, 4)`` float tensor, else raise naming ``name``.
-
-    With ``xyxy=True`` also check that every box has ``x1 <= x2`` and ``y1 <= y2``
-    and report the first row that does not (a NaN coordinate fails too).
-    """
-    check_tensor(name, boxes, ndim=2, floating=True)
-    if boxes.shape[1] != 4:
-        raise ValueError(f"{name} must be a tensor of shape (N, 4), got shape {tuple(boxes.shape)}")
-    if xyxy:
-        x1, y1, x2, y2 = boxes.unbind(1)
-        bad = ~((x1 <= x2) & (y1 <= y2))
-        if bad.any():
-            row = int(bad.nonzero()[0, 0])
-            raise ValueError(
-                f"{name} must be xyxy boxes with x1 <= x2 and y1 <= y2, "
-                f"got {name}[{row}] = {boxes[row].tolist()}"
-            )
-    return boxes
 
 
 def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
@@ -73,7 +52,7 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     >>> box_convert(torch.tensor([[10., 20., 40., 20.]]), "xywh", "cxcywh")
     tensor([[30., 30., 40., 20.]])
     """
-    _check_boxes("boxes", boxes)
+    check_boxes("boxes", boxes)
     check_choice("in_fmt", in_fmt, BOX_FORMATS)
     check_choice("out_fmt", out_fmt, BOX_FORMATS)
     if in_fmt == out_fmt:
@@ -108,7 +87,7 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
     >>> box_area(torch.tensor([[0., 0., 4., 3.], [1., 1., 1., 5.]]))
     tensor([12.,  0.])
     """
-    return _area(_check_boxes("boxes", boxes, xyxy=True))
+    return _area(check_boxes("boxes", boxes, xyxy=True))
 
 
 def _scale(image_size) -> tuple[int, int]:
@@ -125,7 +104,7 @@ def normalize_boxes(boxes: torch.Tensor, image_size) -> torch.Tensor:
     >>> normalize_boxes(torch.tensor([[0., 0., 320., 120.]]), image_size=(240, 640))
     tensor([[0.0000, 0.0000, 0.5000, 0.5000]])
     """
-    _check_boxes("boxes", boxes, xyxy=True)
+    check_boxes("boxes", boxes, xyxy=True)
     h, w = _scale(image_size)
     return boxes / boxes.new_tensor([w, h, w, h])
 
@@ -138,6 +117,6 @@ def denormalize_boxes(boxes: torch.Tensor, image_size) -> torch.Tensor:
     >>> denormalize_boxes(torch.tensor([[0., 0., 0.5, 0.5]]), image_size=(240, 640))
     tensor([[  0.,   0., 320., 120.]])
     """
-    _check_boxes("boxes", boxes, xyxy=True)
+    check_boxes("boxes", boxes, xyxy=True)
     h, w = _scale(image_size)
     return boxes * boxes.new_tensor([w, h, w, h])

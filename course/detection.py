@@ -66,8 +66,7 @@ import math
 
 import torch
 
-from ._checks import check_float, check_int, check_pair, check_tensor
-from .boxes import _check_boxes
+from ._checks import check_boxes, check_float, check_int, check_pair, check_tensor
 from .metrics.detection import box_iou
 
 __all__ = ["BBOX_XFORM_CLIP", "nms", "batched_nms", "encode_boxes", "decode_boxes"]
@@ -175,7 +174,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     >>> nms(torch.tensor([[0., 0., 1., 1.]] * 2), torch.tensor([0.5, 0.5]), 0.5)   # tie: lower index
     tensor([0])
     """
-    _check_boxes("boxes", boxes, xyxy=True)
+    check_boxes("boxes", boxes, xyxy=True)
     _check_scores(scores, boxes)
     iou_threshold = _check_iou_threshold(iou_threshold)
 
@@ -217,7 +216,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
     >>> batched_nms(boxes, scores, torch.tensor([0, 0, 1]), 0.5)   # box 2 is another class: kept
     tensor([0, 2])
     """
-    _check_boxes("boxes", boxes, xyxy=True)
+    check_boxes("boxes", boxes, xyxy=True)
     _check_scores(scores, boxes)
     check_tensor("labels", labels, ndim=1, integer=True)
     _check_same_length("boxes", boxes, "labels", labels)
@@ -264,9 +263,9 @@ def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor,
     >>> encode_boxes(boxes, anchors, weights=(10, 10, 5, 5))[1]
     tensor([10.0000,  0.0000,  3.4657,  0.0000])
     """
-    _check_boxes("boxes", boxes, xyxy=True)
+    check_boxes("boxes", boxes, xyxy=True)
     _check_positive_size("boxes", boxes)
-    _check_boxes("anchors", anchors, xyxy=True)
+    check_boxes("anchors", anchors, xyxy=True)
     _check_positive_size("anchors", anchors)
     _check_same_length("boxes", boxes, "anchors", anchors)
     # As torchvision: the weights become numbers of the boxes' dtype.
@@ -313,8 +312,8 @@ def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor,
     >>> decode_boxes(torch.tensor([[0., 0., 100., 0.]]), anchors[:1])   # width clamped: 62.5 x 10
     tensor([[-307.5000,    0.0000,  317.5000,   10.0000]])
     """
-    _check_boxes("deltas", deltas)
-    _check_boxes("anchors", anchors, xyxy=True)
+    check_boxes("deltas", deltas)
+    check_boxes("anchors", anchors, xyxy=True)
     _check_positive_size("anchors", anchors)
     _check_same_length("deltas", deltas, "anchors", anchors)
     wx, wy, ww, wh = _check_weights(weights)
@@ -472,9 +471,9 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, iou_threshold: 
     >>> match_anchors(anchors, gt)                  # anchor 2 is forced onto box 1
     tensor([ 0, -1,  1])
     """
-    _check_boxes("anchors", anchors, xyxy=True)
+    check_boxes("anchors", anchors, xyxy=True)
     _check_positive_size("anchors", anchors)
-    _check_boxes("gt_boxes", gt_boxes, xyxy=True)
+    check_boxes("gt_boxes", gt_boxes, xyxy=True)
     _check_positive_size("gt_boxes", gt_boxes)
     iou_threshold = _check_iou_threshold(iou_threshold)
     matched = torch.full((len(anchors),), -1, dtype=torch.int64, device=anchors.device)
@@ -570,7 +569,7 @@ def postprocess_detections(scores: torch.Tensor, deltas: torch.Tensor, anchors: 
     if scores.shape[1] < 2:
         raise ValueError(f"scores must have shape (A, C + 1): a background column and at least one class, "
                          f"got shape {tuple(scores.shape)}")
-    _check_boxes("deltas", deltas)
+    check_boxes("deltas", deltas)
     _check_same_length("scores", scores, "deltas", deltas)
     score_threshold = check_float("score_threshold", score_threshold)
     if not 0.0 <= score_threshold <= 1.0:

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_float, check_int, check_pair
+from ._checks import check_bool, check_float, check_int, check_pair
 
 __all__ = [
     "feature_maps", "first_layer_filters", "saliency", "occlusion", "cam", "grad_cam",
@@ -427,8 +427,7 @@ def cam(model, x, class_idx=None, *, target_layer=None, linear=None, normalize: 
     linear = _last_linear(model) if linear is None else _check_layer(model, linear, "linear")
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    check_bool("normalize", normalize)
     with _eval_mode(model), torch.no_grad():
         scores, a = _run(model, x, target_layer, "target_layer", track=False)
         _check_feature_map(a, "target_layer")

@@ -47,7 +47,7 @@ from typing import Callable
 
 import torch
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_bool, check_choice, check_float, check_int
 
 __all__ = ["History", "fit", "evaluate", "predict", "plot_history"]
 
@@ -154,12 +154,6 @@ def _check_model(model) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return value
 
 
 def _check_device(device) -> torch.device | None:
@@ -448,7 +442,7 @@ def fit(model, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3, 
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_int("seed", seed)
     device = _check_device(device)
-    _check_bool("progress", progress)
+    check_bool("progress", progress)
     if stop_at is not None:
         stop_at = check_float("stop_at", stop_at)
     if callback is not None and not callable(callback):
@@ -569,7 +563,7 @@ def evaluate(model, data, *, loss=None, metric="accuracy", num_classes: int | No
         ignore_index = check_int("ignore_index", ignore_index)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     device = _check_device(device)
-    _check_bool("progress", progress)
+    check_bool("progress", progress)
     loss_fn = _check_loss(loss, ignore_index)
     if device is None:
         device = _model_device(model)
@@ -604,10 +598,10 @@ def predict(model, data, *, logits: bool = False, batch_size: int = 64, device=N
     from torch.utils.data import DataLoader
 
     _check_model(model)
-    _check_bool("logits", logits)
+    check_bool("logits", logits)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     device = _check_device(device)
-    _check_bool("progress", progress)
+    check_bool("progress", progress)
     if device is None:
         device = _model_device(model)
     model.to(device)

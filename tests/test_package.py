@@ -109,3 +109,25 @@ def test_every_teaching_module_has_a_docstring_example_that_pytest_runs():
         if not sum(len(test.examples) for test in doctest.DocTestFinder().find(module)):
             without.append(name)
     assert not without, f"modules with no >>> example: {without}"
+
+
+def test_a_private_name_is_used_only_in_its_own_module():
+    """Shared helpers are public (course._checks holds the argument checks); `_names` stay home."""
+    import ast
+    from pathlib import Path
+
+    root = Path(course.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("course")):
+                module = node.module or ""
+                if module.split(".")[-1] in ("_checks", "_course") or module.endswith("._checks"):
+                    continue                          # the shared checks and the grader's own package data
+                if node.level and not module:
+                    continue                          # `from . import _worker`: a package's own private module
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{path.relative_to(root)}: from {'.' * node.level}{module} import {alias.name}")
+    assert not found, "private names imported from another module:\n" + "\n".join(found)

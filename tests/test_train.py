@@ -279,7 +279,7 @@ def test_plot_history_has_two_axes_and_a_line_per_curve(with_val):
     ({"num_classes": 0}, ValueError, r"num_classes must be an int >= 1, got 0"),
     ({"scheduler": "step"}, ValueError, r"scheduler must be one of 'cosine', 'onecycle', got 'step'"),
     ({"device": "gpu"}, ValueError, r"device must name a torch device.*'gpu'"),
-    ({"progress": "yes"}, TypeError, r"progress must be True or False"),
+    ({"progress": "yes"}, TypeError, r"progress must be a bool, got str 'yes'"),
     ({"seed": None}, TypeError, r"seed must be an int"),
 ])
 def test_fit_bad_arguments_name_the_argument(kwargs, error, message):

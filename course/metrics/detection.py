@@ -26,15 +26,17 @@ import warnings
 
 import torch
 
-from .._checks import check_choice, check_int, check_tensor
-from ..boxes import _area, _check_boxes
+from .._checks import check_boxes, check_choice, check_float, check_int, check_tensor
+from ..boxes import box_area
 
 __all__ = [
     "INTERPOLATIONS",
     "box_iou",
     "precision_recall_curve",
     "average_precision",
+    "precision_envelope",
     "match_detections",
+    "detection_pr_curves",
     "mean_average_precision",
 ]
 
@@ -52,7 +54,7 @@ def _box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     bottom_right = torch.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])  # (N, M, 2)
     width_height = (bottom_right - top_left).clamp(min=0)
     inter = width_height[..., 0] * width_height[..., 1]                      # (N, M)
-    union = _area(boxes1)[:, None] + _area(boxes2)[None, :] - inter
+    union = box_area(boxes1)[:, None] + box_area(boxes2)[None, :] - inter
     return inter / union
 
 
@@ -68,8 +70,8 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     ...         torch.tensor([[1., 0., 3., 2.], [0., 0., 2., 2.], [5., 5., 6., 6.]]))
     tensor([[0.3333, 1.0000, 0.0000]])
     """
-    _check_boxes("boxes1", boxes1, xyxy=True)
-    _check_boxes("boxes2", boxes2, xyxy=True)
+    check_boxes("boxes1", boxes1, xyxy=True)
+    check_boxes("boxes2", boxes2, xyxy=True)
     return _box_iou(boxes1, boxes2)
 
 
@@ -178,8 +180,12 @@ def _linspace(start: float, stop: float, num: int) -> torch.Tensor:
     return values
 
 
-def _precision_envelope(precision: torch.Tensor) -> torch.Tensor:
-    """Interpolated precision ``max_{r' >= r} P(r')``: a running max from the right."""
+def precision_envelope(precision: torch.Tensor) -> torch.Tensor:
+    """Interpolated precision ``max_{r' >= r} P(r')``: a running max from the right.
+
+    >>> precision_envelope(torch.tensor([1.0, 0.5, 0.67, 0.5, 0.6]))
+    tensor([1.0000, 0.6700, 0.6700, 0.6000, 0.6000])
+    """
     return precision.flip(-1).cummax(-1).values.flip(-1)
 
 
@@ -187,7 +193,7 @@ def _summarize_curve(precision: torch.Tensor, recall: torch.Tensor, interpolatio
     """AP of precision-recall points ``(..., n)`` ordered by decreasing score (recall never decreases)."""
     if interpolation in ("none", "all_points"):
         if interpolation == "all_points":
-            precision = _precision_envelope(precision)
+            precision = precision_envelope(precision)
         recall_steps = torch.diff(recall, dim=-1, prepend=recall.new_zeros(*recall.shape[:-1], 1))
         return (recall_steps * precision).sum(-1)               # sum_i (r_i - r_{i-1}) P_i
     # "voc11" / "coco101": mean of the interpolated precision at fixed recall
@@ -196,7 +202,7 @@ def _summarize_curve(precision: torch.Tensor, recall: torch.Tensor, interpolatio
     points = _linspace(0.0, 1.0, 11 if interpolation == "voc11" else 101)
     points = points.expand(*recall.shape[:-1], len(points)).contiguous()
     first = torch.searchsorted(recall.contiguous(), points, side="left")
-    envelope = _precision_envelope(precision)
+    envelope = precision_envelope(precision)
     envelope = torch.cat([envelope, envelope.new_zeros(*envelope.shape[:-1], 1)], dim=-1)
     return envelope.gather(-1, first).mean(-1)
 
@@ -258,7 +264,7 @@ def _check_image(name: str, item, keys) -> list[torch.Tensor]:
     if missing:
         raise ValueError(f"{name} must be a dict with keys {expected}, "
                          f"missing {missing[0]!r} (got keys {sorted(map(str, item))})")
-    boxes = _check_boxes(f"{name}['boxes']", item["boxes"], xyxy=True)
+    boxes = check_boxes(f"{name}['boxes']", item["boxes"], xyxy=True)
     tensors = [boxes]
     for key in keys[1:]:
         label = f"{name}[{key!r}]"
@@ -361,8 +367,8 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, gt_boxes: torch.
     >>> is_tp.tolist(), matched.tolist()       # the duplicate finds its object taken
     ([True, False, False], [0, -1, -1])
     """
-    boxes = _check_boxes("boxes", boxes, xyxy=True)
-    gt_boxes = _check_boxes("gt_boxes", gt_boxes, xyxy=True)
+    boxes = check_boxes("boxes", boxes, xyxy=True)
+    gt_boxes = check_boxes("gt_boxes", gt_boxes, xyxy=True)
     scores = _check_scores("scores", scores)
     if len(scores) != len(boxes):
         raise ValueError(f"scores must hold one score per box ({len(boxes)}), got {len(scores)}")
@@ -489,3 +495,42 @@ def mean_average_precision(predictions, targets, iou_thresholds=None, max_detect
         "classes": classes,
         "iou_thresholds": thresholds,
     }
+
+
+def detection_pr_curves(predictions, targets, iou_threshold: float = 0.5) -> dict[int, dict[str, torch.Tensor]]:
+    """Per class, the precision and recall after each detection over a dataset: ``{label: {...}}``.
+
+    ``predictions`` and ``targets`` are lists of per-image dicts in the format
+    of :func:`mean_average_precision`. The detections are
+    matched to objects exactly as there (COCO's greedy matching per image and
+    class, at most 100 per image and class), then, per class, all its
+    detections are ranked by score (ties in image order) and after the
+    ``n``-th one ``precision = TP_n / n`` and ``recall = TP_n / (objects of
+    the class)``. Returns ``{label: {"precision": (D,), "recall": (D,),
+    "scores": (D,)}}`` (float64, ``D`` the class's detections) for every
+    label that has objects; the 101-point AP of each curve is
+    ``mean_average_precision(predictions, targets, [iou_threshold])["ap"]``.
+    """
+    iou_threshold = check_float("iou_threshold", iou_threshold)
+    mean_average_precision(predictions, targets, [iou_threshold])          # validates everything
+    threshold = torch.tensor([min(iou_threshold, 1 - 1e-10)], dtype=torch.float64)
+    scores, labels, is_tp, gt_labels = [], [], [], []
+    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
+        boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, ("boxes", "scores", "labels"))
+        gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, ("boxes", "labels"))
+        kept_scores, kept_labels, tp = _match_image(
+            boxes, image_scores, image_labels, gt_boxes, image_gt_labels, threshold, 100)
+        scores.append(kept_scores)
+        labels.append(kept_labels)
+        is_tp.append(tp[:, 0])
+        gt_labels.append(image_gt_labels)
+    scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))
+    order = torch.argsort(scores, descending=True, stable=True)
+    scores, labels, is_tp = scores[order], labels[order], is_tp[order]
+    curves = {}
+    for c in gt_labels.unique().tolist():
+        tp = is_tp[labels == c].double()
+        tp_count, seen = tp.cumsum(0), torch.arange(1, len(tp) + 1, dtype=torch.float64)
+        curves[c] = {"precision": tp_count / seen, "recall": tp_count / int((gt_labels == c).sum()),
+                     "scores": scores[labels == c].double()}
+    return curves

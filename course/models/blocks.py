@@ -28,7 +28,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from course._checks import check_choice, check_float, check_int
+from course._checks import check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "conv_bn_relu",
@@ -41,6 +41,7 @@ __all__ = [
     "FireModule",
     "DepthwiseSeparableConv",
     "InvertedResidual",
+    "scaled_channels",
 ]
 
 
@@ -59,7 +60,7 @@ def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, padding=0, gr
     in_channels = check_int("in_channels", in_channels, minimum=1)
     out_channels = check_int("out_channels", out_channels, minimum=1)
     groups = check_int("groups", groups, minimum=1)
-    _check_bool("batch_norm", batch_norm)
+    check_bool("batch_norm", batch_norm)
     layers = OrderedDict()
     layers["conv"] = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                                groups=groups, bias=not batch_norm)
@@ -69,19 +70,13 @@ def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, padding=0, gr
     return nn.Sequential(layers)
 
 
-def _scaled_channels(name: str, multiplier: float, channels: int) -> int:
+def scaled_channels(name: str, multiplier: float, channels: int) -> int:
     """``round(multiplier * channels)``, which must stay >= 1 (``name`` is the multiplier's argument)."""
     scaled = round(multiplier * channels)
     if scaled < 1:
         raise ValueError(f"{name} must leave every layer at least 1 channel, got {name}={multiplier}: "
                          f"round({multiplier} * {channels}) = {scaled}")
     return scaled
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- ResNet
@@ -234,7 +229,7 @@ class InceptionModule(nn.Module):
         values = (in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
         in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj = (
             check_int(name, value, minimum=1) for name, value in zip(names, values, strict=True))
-        _check_bool("batch_norm", batch_norm)
+        check_bool("batch_norm", batch_norm)
         big = check_choice("big_kernel_size", big_kernel_size, (3, 5))
 
         def unit(c_in, c_out, k):
@@ -280,7 +275,7 @@ class FactorizedConv5x5(nn.Module):
         out_channels = check_int("out_channels", out_channels, minimum=1)
         mid = out_channels if mid_channels is None else check_int("mid_channels", mid_channels, minimum=1)
         stride = check_int("stride", stride, minimum=1)
-        _check_bool("bias", bias)
+        check_bool("bias", bias)
         self.out_channels = out_channels
         self.conv1 = nn.Conv2d(in_channels, mid, 3, padding=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
@@ -317,7 +312,7 @@ class AsymmetricConv(nn.Module):
         if n % 2 == 0:
             raise ValueError(f"kernel_size must be an odd int (so the output keeps the input size), got {n}")
         mid = out_channels if mid_channels is None else check_int("mid_channels", mid_channels, minimum=1)
-        _check_bool("bias", bias)
+        check_bool("bias", bias)
         self.out_channels = out_channels
         self.conv1 = nn.Conv2d(in_channels, mid, (1, n), padding=(0, n // 2), bias=bias)
         self.relu = nn.ReLU(inplace=True)

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from course._checks import check_float, check_int
-from course.models.blocks import DepthwiseSeparableConv, InvertedResidual, _scaled_channels, conv_bn_relu
+from course.models.blocks import DepthwiseSeparableConv, InvertedResidual, conv_bn_relu, scaled_channels
 
 __all__ = ["MobileNetV1", "MOBILENET_V1_LAYERS", "MobileNetV2", "mobilenet_v2", "MOBILENET_V2_SETTINGS"]
 
@@ -77,7 +77,7 @@ class MobileNetV1(nn.Module):
             raise TypeError(f"depthwise must be a bool, got {type(depthwise).__name__} {depthwise!r}")
 
         def width(c: int) -> int:
-            return _scaled_channels("width_multiplier", a, c)
+            return scaled_channels("width_multiplier", a, c)
 
         self.width_multiplier = a
         channels = width(32)

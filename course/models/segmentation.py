@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course._checks import check_choice, check_float, check_int
-from course.models.blocks import _check_bool, _scaled_channels, conv_bn_relu
+from course._checks import check_bool, check_choice, check_float, check_int
+from course.models.blocks import conv_bn_relu, scaled_channels
 
 __all__ = ["bilinear_kernel", "FCN", "SegNet", "UNet", "VGG16_CONFIG"]
 
@@ -136,10 +136,10 @@ class FCN(nn.Module):
         dropout = check_float("dropout", dropout, minimum=0.0)
         if dropout >= 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout}")
-        _check_bool("batch_norm", batch_norm)
+        check_bool("batch_norm", batch_norm)
 
         def c(channels: int) -> int:
-            return _scaled_channels("width", width, channels)
+            return scaled_channels("width", width, channels)
 
         layers, channels = [], self.in_channels
         for v in VGG16_CONFIG:
@@ -306,8 +306,8 @@ class UNet(nn.Module):
         num_classes = check_int("num_classes", num_classes, minimum=1)
         base = check_int("base_channels", base_channels, minimum=1)
         self.depth = check_int("depth", depth, minimum=1)
-        _check_bool("batch_norm", batch_norm)
-        _check_bool("bilinear", bilinear)
+        check_bool("batch_norm", batch_norm)
+        check_bool("bilinear", bilinear)
         widths = [base * 2**i for i in range(self.depth + 1)]
 
         self.encoder = nn.ModuleList([_double_conv(self.in_channels, widths[0], batch_norm)])

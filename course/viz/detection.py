@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from course._checks import check_float, check_tensor
-from course.boxes import _check_boxes
-from course.metrics.detection import _precision_envelope
-from course.viz.images import _show, _to_image, segmentation_colors
+from course._checks import check_boxes, check_float, check_tensor
+from course.metrics.detection import precision_envelope
+from course.viz.images import segmentation_colors, show_picture, to_picture
 
 __all__ = ["show_boxes", "pr_curve_figure"]
 
@@ -66,12 +65,12 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
     ``"box:caption"``: ``"name score"`` with the score to 2 decimals, only
     the name without scores, only the score without labels.
     """
-    boxes = _check_boxes("boxes", boxes, xyxy=True).detach().cpu().double()
+    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().double()
     n = len(boxes)
     labels = _check_per_box("labels", labels, n, floating=False)
     scores = _check_per_box("scores", scores, n, floating=True)
     size = check_float("size", size, minimum=0, exclusive=True)
-    picture = _to_image("image", image)
+    picture = to_picture("image", image)
     if class_names is not None:
         class_names = [str(c) for c in class_names]
         if labels is not None and n and (int(labels.max()) >= len(class_names) or int(labels.min()) < 0):
@@ -84,7 +83,7 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / fig.get_figheight())
     else:
         fig = ax.figure
-    _show(ax, picture)
+    show_picture(ax, picture)
     if title is not None:
         ax.set_title(title, fontsize=9)
 
@@ -150,7 +149,7 @@ def pr_curve_figure(precision, recall, ap=None, *, envelope: bool = True, title=
         fig = ax.figure
     ax.plot(r, p, drawstyle="steps-pre", marker="o", markersize=3, color="C0", label="precision", gid="pr")
     if envelope:
-        interpolated = _precision_envelope(torch.from_numpy(p.copy())).numpy()   # what AP interpolates
+        interpolated = precision_envelope(torch.from_numpy(p.copy())).numpy()   # what AP interpolates
         ax.plot(r, interpolated, drawstyle="steps-pre", linestyle="--", color="C3",
                 label="envelope (interpolated)", gid="envelope")
     ax.set_xlim(-0.02, 1.02)

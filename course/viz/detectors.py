@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from course._checks import check_float, check_tensor
-from course.boxes import _check_boxes
+from course._checks import check_boxes, check_float, check_tensor
+from course.metrics.detection import detection_pr_curves  # re-exported: course.viz.detection_pr_curves
 from course.viz.detection import pr_curve_figure, show_boxes
-from course.viz.images import _show, _to_image
+from course.viz.images import show_picture, to_picture
 
-__all__ = ["show_anchors", "show_matches", "detection_pr_curves", "detection_pr_figure"]
+__all__ = ["OBJECT_COLOURS", "show_anchors", "show_matches", "detection_pr_curves", "detection_pr_figure"]
 
-_OBJECT_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45")
+OBJECT_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45")
 
 
 def _new_axes(picture: np.ndarray, size: float):
@@ -66,15 +66,15 @@ def show_anchors(image, anchors, highlight=None, *, ax=None, title=None, color="
     Returns the ``Figure`` (closed in pyplot when created here). The view is
     widened to show anchors that stick out of the image.
     """
-    anchors = _check_boxes("anchors", anchors, xyxy=True).detach().cpu().double()
+    anchors = check_boxes("anchors", anchors, xyxy=True).detach().cpu().double()
     highlight = [] if highlight is None else [int(i) for i in torch.as_tensor(highlight).reshape(-1).tolist()]
     for i in highlight:
         if not -len(anchors) <= i < len(anchors):
             raise ValueError(f"highlight must hold indices of anchors (0 .. {len(anchors) - 1}), got {i}")
     size = check_float("size", size, minimum=0, exclusive=True)
-    picture = _to_image("image", image)
+    picture = to_picture("image", image)
     fig, ax = _new_axes(picture, size) if ax is None else (ax.figure, ax)
-    _show(ax, picture)
+    show_picture(ax, picture)
     if title is not None:
         ax.set_title(title, fontsize=9)
     centres = ((anchors[:, :2] + anchors[:, 2:]) / 2).unique(dim=0).numpy()
@@ -108,8 +108,8 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
     Returns the ``Figure``. Anchor patches have gid ``"anchor"`` and are
     drawn in anchor order, the objects with gid ``"box"``.
     """
-    anchors = _check_boxes("anchors", anchors, xyxy=True).detach().cpu()
-    gt_boxes = _check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu()
+    anchors = check_boxes("anchors", anchors, xyxy=True).detach().cpu()
+    gt_boxes = check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu()
     check_tensor("matched", matched, ndim=1, integer=True)
     if len(matched) != len(anchors):
         raise ValueError(f"matched must have one entry per anchor ({len(anchors)}), got shape {tuple(matched.shape)}")
@@ -117,9 +117,9 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
         raise ValueError(f"matched must hold -1 or indices of gt_boxes (0 .. {len(gt_boxes) - 1}), "
                          f"got values from {int(matched.min())} to {int(matched.max())}")
     size = check_float("size", size, minimum=0, exclusive=True)
-    picture = _to_image("image", image)
+    picture = to_picture("image", image)
     fig, ax = _new_axes(picture, size) if ax is None else (ax.figure, ax)
-    colours = [_OBJECT_COLOURS[g % len(_OBJECT_COLOURS)] for g in range(len(gt_boxes))]
+    colours = [OBJECT_COLOURS[g % len(OBJECT_COLOURS)] for g in range(len(gt_boxes))]
     for a in (matched >= 0).nonzero().squeeze(1).tolist():
         _draw_box(ax, anchors[a].tolist(), colours[int(matched[a])], gid="anchor", linestyle="--", linewidth=0.9)
     for g in range(len(gt_boxes)):
@@ -131,47 +131,6 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
     if title is not None:
         ax.set_title(title, fontsize=9)
     return fig
-
-
-def detection_pr_curves(predictions, targets, iou_threshold: float = 0.5) -> dict[int, dict[str, torch.Tensor]]:
-    """Per class, the precision and recall after each detection over a dataset: ``{label: {...}}``.
-
-    ``predictions`` and ``targets`` are lists of per-image dicts in the format
-    of :func:`course.metrics.mean_average_precision`. The detections are
-    matched to objects exactly as there (COCO's greedy matching per image and
-    class, at most 100 per image and class), then, per class, all its
-    detections are ranked by score (ties in image order) and after the
-    ``n``-th one ``precision = TP_n / n`` and ``recall = TP_n / (objects of
-    the class)``. Returns ``{label: {"precision": (D,), "recall": (D,),
-    "scores": (D,)}}`` (float64, ``D`` the class's detections) for every
-    label that has objects; the 101-point AP of each curve is
-    ``mean_average_precision(predictions, targets, [iou_threshold])["ap"]``.
-    """
-    from course.metrics.detection import _check_image, _match_image, mean_average_precision
-
-    iou_threshold = check_float("iou_threshold", iou_threshold)
-    mean_average_precision(predictions, targets, [iou_threshold])          # validates everything
-    threshold = torch.tensor([min(iou_threshold, 1 - 1e-10)], dtype=torch.float64)
-    scores, labels, is_tp, gt_labels = [], [], [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
-        boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, ("boxes", "scores", "labels"))
-        gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, ("boxes", "labels"))
-        kept_scores, kept_labels, tp = _match_image(
-            boxes, image_scores, image_labels, gt_boxes, image_gt_labels, threshold, 100)
-        scores.append(kept_scores)
-        labels.append(kept_labels)
-        is_tp.append(tp[:, 0])
-        gt_labels.append(image_gt_labels)
-    scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))
-    order = torch.argsort(scores, descending=True, stable=True)
-    scores, labels, is_tp = scores[order], labels[order], is_tp[order]
-    curves = {}
-    for c in gt_labels.unique().tolist():
-        tp = is_tp[labels == c].double()
-        tp_count, seen = tp.cumsum(0), torch.arange(1, len(tp) + 1, dtype=torch.float64)
-        curves[c] = {"precision": tp_count / seen, "recall": tp_count / int((gt_labels == c).sum()),
-                     "scores": scores[labels == c].double()}
-    return curves
 
 
 def detection_pr_figure(predictions, targets, class_names=None, *, iou_threshold: float = 0.5,

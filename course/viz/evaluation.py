@@ -33,14 +33,14 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Rectangle
 
-from course._checks import check_float, check_int, check_tensor
-from course.boxes import _check_boxes, box_area
+from course._checks import check_boxes, check_float, check_int, check_tensor
+from course.boxes import box_area
 from course.detection import nms
 from course.metrics import average_precision, box_iou, match_detections, precision_recall_curve
 from course.viz.detection import pr_curve_figure
-from course.viz.detectors import _OBJECT_COLOURS
+from course.viz.detectors import OBJECT_COLOURS
 from course.viz.explorer import Explorer, View, dropdown, float_slider, slider
-from course.viz.images import _show, _to_image
+from course.viz.images import show_picture, to_picture
 
 __all__ = ["example_detections", "example_duplicates", "iou_explorer", "nms_explorer", "pr_threshold_explorer"]
 
@@ -80,10 +80,10 @@ def _check_box_tuple(name: str, box) -> tuple[float, float, float, float]:
 def _check_scene_image(image, boxes_list) -> torch.Tensor:
     """The image to draw on, or a light grey canvas that holds every box."""
     if image is not None:
-        return _to_image("image", image)
+        return to_picture("image", image)
     extent = max(float(b[:, 2:].max()) if len(b) else 1.0 for b in boxes_list)
     size = int(extent) + 2
-    return _to_image("image", torch.full((3, size, size), 0.93))
+    return to_picture("image", torch.full((3, size, size), 0.93))
 
 
 # --------------------------------------------------------------------------- IoU
@@ -233,8 +233,8 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
         example = example_detections()
         gt_boxes, boxes, scores = example["gt_boxes"], example["boxes"], example["scores"]
         image = example["image"] if image is None else image
-    gt_boxes = _check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu().float()
-    boxes = _check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
+    gt_boxes = check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu().float()
+    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
     check_tensor("scores", scores, ndim=1, floating=True)
     if len(scores) != len(boxes):
         raise ValueError(f"scores must have one entry per box ({len(boxes)}), got shape {tuple(scores.shape)}")
@@ -315,7 +315,7 @@ class _PRFigure:
     def __init__(self, picture, gt_boxes, boxes, scores, precision, recall, ap, iou_t):
         self.fig, (ax_scene, ax_pr) = _new_figure(2, 6.0, 2.9)
         self.ax_scene, self.scores = ax_scene, scores
-        _show(ax_scene, picture)
+        show_picture(ax_scene, picture)
         self.objects = [_box(ax_scene, box, colour="white", gid="truth", linewidth=0.9) for box in gt_boxes]
         self.missed_captions = [ax_scene.text(float(box[0]), float(box[3]) + 0.5, "missed", fontsize=6.5,
                                               color="white", va="bottom", ha="left", clip_on=True,
@@ -383,8 +383,8 @@ class _NMSFigure:
 
     def __init__(self, picture, boxes, scores):
         self.fig, (ax_all, self.ax_kept) = _new_figure(2, 5.6, 2.9)
-        _show(ax_all, picture)
-        _show(self.ax_kept, picture)
+        show_picture(ax_all, picture)
+        show_picture(self.ax_kept, picture)
         self.order = torch.argsort(scores).tolist()            # best drawn last, on top
         self.patches, self.captions = {}, {}
         for d in self.order:
@@ -403,7 +403,7 @@ class _NMSFigure:
         rank = {k: r for r, k in enumerate(kept)}
         for d in self.order:
             winner = d if d in rank else suppressed_by[d]
-            colour = _OBJECT_COLOURS[rank[winner] % len(_OBJECT_COLOURS)]
+            colour = OBJECT_COLOURS[rank[winner] % len(OBJECT_COLOURS)]
             if d in rank:
                 self.patches[d].set(edgecolor=colour, linestyle="-", linewidth=2.0, alpha=1.0, gid="kept")
                 self.captions[d].set_visible(True)
@@ -436,7 +436,7 @@ def nms_explorer(boxes=None, scores=None, image=None, *, iou_threshold: float = 
     if boxes is None:
         example = example_duplicates()
         boxes, scores = example["boxes"], example["scores"]
-    boxes = _check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
+    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
     check_tensor("scores", scores, ndim=1, floating=True)
     if len(scores) != len(boxes):
         raise ValueError(f"scores must have one entry per box ({len(boxes)}), got shape {tuple(scores.shape)}")

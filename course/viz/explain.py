@@ -31,9 +31,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course._checks import check_choice, check_float, check_int
+from course._checks import check_bool, check_choice, check_float, check_int
 from course.viz.explorer import Explorer, View, dropdown, slider
-from course.viz.images import _to_image
+from course.viz.images import to_picture
 
 __all__ = ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure", "grad_cam_explorer"]
 
@@ -100,8 +100,7 @@ def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, 
         if len(titles) != n:
             raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
     alpha = check_float("alpha", alpha, minimum=0.0)
-    if not isinstance(show_images, bool):
-        raise TypeError(f"show_images must be True or False, got {type(show_images).__name__}")
+    check_bool("show_images", show_images)
     size = min(check_float("size", size, minimum=0, exclusive=True), 7.0 / n)
 
     label_width = 0.9
@@ -112,7 +111,7 @@ def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, 
     plt.close(fig)
     fig.subplots_adjust(left=label_width / fig.get_figwidth(), right=0.995, bottom=0.01,
                         top=1 - title_space / fig.get_figheight(), wspace=0.04, hspace=0.04)
-    pictures = [_to_image(f"images[{i}]", image) for i, image in enumerate(images)]
+    pictures = [to_picture(f"images[{i}]", image) for i, image in enumerate(images)]
     for i, picture in enumerate(pictures):
         if show_images:
             axes[0, i].imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -384,7 +383,7 @@ def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, al
         if layer not in layer_shapes:
             layer_shapes[layer] = tuple(explain.feature_maps(model, images[:1], layer_modules[layer]).shape[1:])
         if i not in pictures:
-            pictures[i] = _to_image(f"images[{i}]", images[i])
+            pictures[i] = to_picture(f"images[{i}]", images[i])
         cam = maps[key]
         K, h, w = layer_shapes[layer]
         which = "predicted" if c == int(predicted[i]) else f"predicted: {class_names[int(predicted[i])]}"

@@ -42,13 +42,13 @@ from course.viz.grids import (
     outline_cells,
 )
 
-__all__ = ["show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation",
+__all__ = ["to_picture", "show_picture", "show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation",
            "receptive_field_figure"]
 
 
 # --------------------------------------------------------------------------- images
 
-def _to_image(name: str, image) -> np.ndarray:
+def to_picture(name: str, image) -> np.ndarray:
     """A ``(C, H, W)`` / ``(H, W)`` tensor or array as an ``(H, W)`` or ``(H, W, 3)`` numpy array.
 
     Floats outside ``[0, 1]`` (a normalised image) are rescaled to ``[0, 1]``
@@ -75,7 +75,8 @@ def _to_image(name: str, image) -> np.ndarray:
     return array
 
 
-def _show(ax, image: np.ndarray, cmap="gray") -> None:
+def show_picture(ax, image: np.ndarray, cmap="gray") -> None:
+    """Draw a :func:`to_picture` array on ``ax``, pixels as squares, values in ``[0, 1]``, no ticks."""
     if image.ndim == 2:
         ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     else:
@@ -111,7 +112,7 @@ def show_images(images, titles=None, ncols=None, *, cmap="gray", size: float = 1
                         f"got {type(images).__name__}")
     if len(images) == 0:
         raise ValueError("images must hold at least one image, got 0")
-    arrays = [_to_image(f"images[{i}]", image) for i, image in enumerate(images)]
+    arrays = [to_picture(f"images[{i}]", image) for i, image in enumerate(images)]
     if titles is not None:
         titles = [str(t) for t in titles]
         if len(titles) != len(arrays):
@@ -130,7 +131,7 @@ def show_images(images, titles=None, ncols=None, *, cmap="gray", size: float = 1
         if k >= n:
             fig.delaxes(ax)
             continue
-        _show(ax, arrays[k], cmap)
+        show_picture(ax, arrays[k], cmap)
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99 - title_space / fig.get_figheight() * 0.5,
@@ -215,7 +216,7 @@ def show_segmentation(image, mask, pred=None, num_classes=None, *, class_names=N
     Returns a ``Figure`` with the axes ``image``, ``label map`` and ``prediction``;
     each overlay is the axes' second image (``ax.images[1]``, RGBA).
     """
-    picture = _to_image("image", image)
+    picture = to_picture("image", image)
     shape = picture.shape[:2]
     target = _label_map("mask", mask, shape)
     predicted = None if pred is None else _label_map("pred", pred, shape)
@@ -244,10 +245,10 @@ def show_segmentation(image, mask, pred=None, num_classes=None, *, class_names=N
     fig, axes = plt.subplots(1, ncols, figsize=(width, height))
     plt.close(fig)
     fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.3 / height, bottom=0.45 / height, wspace=0.04)
-    _show(axes[0], picture)
+    show_picture(axes[0], picture)
     axes[0].set_title("image", fontsize=9)
     for ax, (name, labels) in zip(axes[1:], maps, strict=True):
-        _show(ax, picture)
+        show_picture(ax, picture)
         ax.imshow(_overlay(labels, colours, alpha, ignore_index), interpolation="nearest")
         ax.set_title("label map" if name == "mask" else "prediction", fontsize=9)
 
