@@ -12,7 +12,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -35,11 +34,7 @@ from course.viz import detection_pr_curves, detection_pr_figure, show_anchors, s
 SMALL = settings(max_examples=40, deadline=None)
 
 
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a figure was left open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 # --------------------------------------------------------------------------

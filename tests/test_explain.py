@@ -15,7 +15,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import scipy.stats
@@ -563,12 +562,6 @@ def test_a_layer_that_is_not_run_or_does_not_reach_the_scores():
 # ---------------------------------------------------------------------------
 # Figures (course.viz.explain)
 # ---------------------------------------------------------------------------
-
-@pytest.fixture
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a course.viz call left a figure open in pyplot"
 
 
 def test_show_maps_draws_the_scaled_maps_their_peaks_and_the_masks(no_figure_left_open):

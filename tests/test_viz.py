@@ -36,13 +36,7 @@ from course.viz.grids import (
     patches_with_gid,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    """Every test: the figures a call creates are closed in pyplot afterwards."""
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a course.viz call left a figure open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 def texts_as_array(ax, gid, shape, offset=(0, 0)):

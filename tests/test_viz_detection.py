@@ -21,11 +21,7 @@ from course.viz.grids import patches_with_gid
 NAMES = ["background", "disk", "square", "triangle"]
 
 
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a course.viz call left a figure open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 def captions(ax):

@@ -10,7 +10,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot is imported anywhere in this process
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 import torchvision
@@ -19,12 +18,7 @@ from sklearn import metrics as skmetrics
 from course import metrics, viz
 from course.viz.evaluation import example_detections, example_duplicates
 
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "an explorer left a figure open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 def png_of(explorer) -> bytes:

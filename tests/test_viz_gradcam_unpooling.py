@@ -12,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot is imported anywhere in this process
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,12 +22,7 @@ from course import explain
 from course.viz.grids import format_value, grid_texts, patches_with_gid
 from course.viz.upsampling import unpool, unpooling_input
 
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a course.viz call left a figure open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 def png_of(explorer) -> bytes:

@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot is imported anywhere in this process
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
@@ -21,12 +20,7 @@ from course.receptive import effective_receptive_field, fraction_inside, recepti
 from course.viz import receptive as receptive_viz
 from course.viz.grids import patches_with_gid
 
-
-@pytest.fixture(autouse=True)
-def no_figure_left_open():
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before, "a course.viz call left a figure open in pyplot"
+pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

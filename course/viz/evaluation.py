@@ -88,6 +88,17 @@ def _check_scene_image(image, boxes_list) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- IoU
 
+def _scored_boxes(boxes, scores, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``boxes`` ``(N, 4)`` xyxy and ``scores`` ``(N,)``, checked (N >= 1), as float32 on the CPU."""
+    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
+    check_tensor("scores", scores, ndim=1, floating=True)
+    if len(scores) != len(boxes):
+        raise ValueError(f"scores must have one entry per box ({len(boxes)}), got shape {tuple(scores.shape)}")
+    if len(boxes) == 0:
+        raise ValueError(f"boxes must hold at least one {what}")
+    return boxes, scores.detach().cpu().float()
+
+
 def iou_explorer(box_a=(2, 2, 12, 12), box_b=(5, 4, 15, 14), *, canvas_size: int = 20):
     """Two boxes A and B on a ``canvas_size`` grid; their intersection, union and IoU.
 
@@ -234,15 +245,9 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
         gt_boxes, boxes, scores = example["gt_boxes"], example["boxes"], example["scores"]
         image = example["image"] if image is None else image
     gt_boxes = check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu().float()
-    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
-    check_tensor("scores", scores, ndim=1, floating=True)
-    if len(scores) != len(boxes):
-        raise ValueError(f"scores must have one entry per box ({len(boxes)}), got shape {tuple(scores.shape)}")
     if len(gt_boxes) == 0:
         raise ValueError("gt_boxes must hold at least one object (recall = TP / 0 is undefined)")
-    if len(boxes) == 0:
-        raise ValueError("boxes must hold at least one detection")
-    scores = scores.detach().cpu().float()
+    boxes, scores = _scored_boxes(boxes, scores, "detection")
     if not torch.isfinite(scores).all() or float(scores.min()) < 0 or float(scores.max()) > 1:
         raise ValueError(f"scores must be numbers in [0, 1] (the slider's range), got {scores.tolist()}")
     score_threshold = check_float("score_threshold", score_threshold)
@@ -436,13 +441,7 @@ def nms_explorer(boxes=None, scores=None, image=None, *, iou_threshold: float = 
     if boxes is None:
         example = example_duplicates()
         boxes, scores = example["boxes"], example["scores"]
-    boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
-    check_tensor("scores", scores, ndim=1, floating=True)
-    if len(scores) != len(boxes):
-        raise ValueError(f"scores must have one entry per box ({len(boxes)}), got shape {tuple(scores.shape)}")
-    if len(boxes) == 0:
-        raise ValueError("boxes must hold at least one box")
-    scores = scores.detach().cpu().float()
+    boxes, scores = _scored_boxes(boxes, scores, "box")
     iou_threshold = check_float("iou_threshold", iou_threshold)
     if not 0 <= iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
