@@ -215,3 +215,20 @@ def test_selftest_prints_a_table_and_fails_when_a_wrong_answer_keeps_its_points(
     assert re.search(r"wrong: mul only positive\s+3/6\s+test_mul\s+OK", run.stdout)
     assert re.search(r"wrong: harmless\s+6/6\s+-\s+FAIL\s+\(does not lose points on test_add\)", run.stdout)
     assert "1 FAILED" in run.stdout
+
+
+def test_a_print_split_into_several_messages_is_stored_as_one_output():
+    """A busy machine can deliver one print as two stream messages: the worked solution must not change."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from course.grading.release import normalise
+
+    def notebook(*texts):
+        cell = new_code_cell("print('x')", outputs=[new_output("stream", name="stdout", text=t) for t in texts])
+        cell.id = "cell-1"
+        cell.outputs.append(new_output("stream", name="stderr", text="warning\n"))
+        return normalise(new_notebook(cells=[cell]))
+
+    whole, split = notebook("✔ test: every check passed.\n"), notebook("✔ test: every check ", "passed.\n")
+    assert nbformat.writes(whole) == nbformat.writes(split)
+    assert [o.name for o in split.cells[0].outputs] == ["stdout", "stderr"]   # different streams stay apart

@@ -100,8 +100,25 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if out.get("output_type") == "error":
                 out.traceback = [_ADDRESS.sub("at 0x...", t) for t in out.traceback]
         if "outputs" in cell:
-            cell.outputs = [o for o in cell.outputs if not ("data" in o and not o.data)]
+            cell.outputs = _merge_streams([o for o in cell.outputs if not ("data" in o and not o.data)])
     return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name (stdout, stderr) into one.
+
+    One ``print`` can reach the notebook as one message or as several (a busy
+    machine splits it), so the stored outputs would differ from run to run.
+    """
+    merged: list = []
+    for out in outputs:
+        previous = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == out.get("name")):
+            previous["text"] = previous["text"] + out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def execute(nb: nbformat.NotebookNode, run_dir: Path, timeout: float, memory_mb: int = 4096) -> nbformat.NotebookNode:
