@@ -11,7 +11,6 @@ from torchvision.transforms import v2
 
 from course.data import (
     AugmentedDataset,
-    DigitScenes,
     DigitsClassification,
     MasksToBoxes,
     ShapesDataset,
@@ -27,7 +26,7 @@ from course.data import (
     shapes,
     split_indices,
 )
-from course.data._scene import Layers, tight_boxes
+from course.data._scene import Layers, RandomStream, make_generator, pick_color, tight_boxes
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +39,10 @@ def collate_detection(batch):
     return tuple(zip(*batch, strict=True))
 
 
-def check_scene_consistency(image, semantic, boxes, labels, masks, num_classes, channels=3):
+def check_scene_consistency(image, semantic, boxes, labels, masks, num_classes):
     """Everything the instance annotations promise about a scene, as assertions."""
     height, width = semantic.shape
-    assert image.shape == (channels, height, width) and image.dtype == torch.float32
+    assert image.shape == (3, height, width) and image.dtype == torch.float32
     assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
     assert semantic.dtype == torch.int64
     assert 0 <= int(semantic.min()) and int(semantic.max()) <= num_classes
@@ -95,6 +94,13 @@ def test_layers_refuse_to_hide_too_much():
     assert boxes.tolist() == [[5, 2, 8, 8], [2, 2, 5, 8]]
 
 
+def test_pick_color_needs_at_least_one_try():
+    stream = RandomStream(make_generator(0, 1))
+    assert len(pick_color(stream, 3, [[0.5, 0.5, 0.5]], tries=1)) == 3
+    with pytest.raises(ValueError, match="tries must be an int >= 1, got 0"):
+        pick_color(stream, 3, [[0.5, 0.5, 0.5]], tries=0)     # used to return None
+
+
 # --------------------------------------------------------------------------
 # Shapes
 # --------------------------------------------------------------------------
@@ -118,7 +124,6 @@ def test_shapes_do_not_touch_the_global_rng():
     torch.manual_seed(123)
     state = torch.get_rng_state()
     ShapesDataset(5, 32, task="detection")[3]
-    DigitScenes(5, 32)[3]
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -272,52 +277,6 @@ def test_digits_classification_with_a_dataloader():
     assert torch.equal(labels, data.labels[:10])
 
 
-def test_digit_scenes_use_only_their_split():
-    train = DigitScenes(10, 64, split="train", seed=0)
-    test = DigitScenes(10, 64, split="test", seed=99)
-    assert not set(train.indices.tolist()) & set(test.indices.tolist())
-    assert torch.equal(test.indices, split_indices("test"))
-    # A scene of one digit at its original 8x8 size shows one of the pool's digits, with its label:
-    # the scene's mask, cropped to its box, is the thresholded digit, cropped to its own box.
-    one = DigitScenes(10, 16, split="test", digit_size=8, max_digits=1, seed=1, task="detection")
-    pool = one.digits > one.threshold                                      # (N, 8, 8) bool
-    pool_boxes = tight_boxes(pool).long().tolist()
-    pool_crops = [m[y1:y2, x1:x2] for m, (x1, y1, x2, y2) in zip(pool, pool_boxes, strict=True)]
-    for i in range(len(one)):
-        _, target = one[i]
-        x1, y1, x2, y2 = target["boxes"][0].long().tolist()
-        crop = target["masks"][0, y1:y2, x1:x2]
-        matches = {int(one.digit_labels[k]) + 1 for k, c in enumerate(pool_crops)
-                   if c.shape == crop.shape and torch.equal(c, crop)}
-        assert int(target["labels"][0]) in matches
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_digit_scenes_instances_agree_with_the_label_map(channels):
-    seg = DigitScenes(60, 64, channels=channels, seed=3)
-    det = DigitScenes(60, 64, channels=channels, seed=3, task="detection")
-    assert seg.class_names == ("background",) + tuple("0123456789")
-    for i in range(len(det)):
-        image, target = det[i]
-        semantic = seg[i][1]
-        assert torch.equal(seg[i][0], image)
-        check_scene_consistency(image, semantic, target["boxes"], target["labels"], target["masks"],
-                                num_classes=10, channels=channels)
-
-
-def test_digit_scenes_are_deterministic():
-    a, b = DigitScenes(20, 48, seed=5), DigitScenes(20, 48, seed=5)
-    assert torch.equal(a[7][0], b[7][0]) and torch.equal(a[7][1], b[7][1])
-    assert not torch.equal(a[7][0], DigitScenes(20, 48, seed=6)[7][0])
-
-
-def test_digit_scenes_every_class_appears():
-    data = DigitScenes(200, 48, task="detection", seed=8)
-    counts = torch.bincount(torch.cat([data[i][1]["labels"] for i in range(len(data))]), minlength=11)
-    assert counts[0] == 0
-    assert (counts[1:] > 0.5 * counts.sum() / 10).all(), counts.tolist()
-
-
 # --------------------------------------------------------------------------
 # Photos
 # --------------------------------------------------------------------------
@@ -377,7 +336,6 @@ def test_nothing_touches_the_network(monkeypatch):
     images, labels = load_digits()
     assert images.shape == (1797, 8, 8)
     DigitsClassification("train")[0]
-    DigitScenes(3, 32, task="detection")[0]
     ShapesDataset(3, 32, transform=segmentation_augmentation(24))[0]
     ShapesDataset(3, 32, task="detection", transform=detection_augmentation(24))[0]
     for name in list_photos():
@@ -436,19 +394,18 @@ def test_segmentation_augmentation_keeps_labels_valid():
 
 def test_detection_augmentation_keeps_boxes_tight():
     aug = detection_augmentation(48, scale=(0.3, 1.0), degrees=25)
-    for data in (ShapesDataset(20, 64, num_classes=7, task="detection", seed=11, transform=aug),
-                 DigitScenes(10, 64, task="detection", seed=11, transform=aug)):
-        for i in range(len(data)):
-            image, target = data[i]
-            boxes, labels, masks = target["boxes"], target["labels"], target["masks"]
-            assert image.shape[-2:] == (48, 48) and masks.shape[-2:] == (48, 48)
-            assert len(boxes) == len(labels) == len(masks)
-            assert masks.dtype == torch.bool and labels.dtype == torch.int64
-            if len(boxes) == 0:
-                continue
-            assert ((boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)).all()
-            tight = torchvision.ops.masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0])
-            assert (boxes - tight).abs().max() <= 1.0
+    data = ShapesDataset(20, 64, num_classes=7, task="detection", seed=11, transform=aug)
+    for i in range(len(data)):
+        image, target = data[i]
+        boxes, labels, masks = target["boxes"], target["labels"], target["masks"]
+        assert image.shape[-2:] == (48, 48) and masks.shape[-2:] == (48, 48)
+        assert len(boxes) == len(labels) == len(masks)
+        assert masks.dtype == torch.bool and labels.dtype == torch.int64
+        if len(boxes) == 0:
+            continue
+        assert ((boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)).all()
+        tight = torchvision.ops.masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+        assert (boxes - tight).abs().max() <= 1.0
 
 
 def test_v2_boxes_alone_are_loose_after_rotation_and_masks_to_boxes_fixes_them():
@@ -509,11 +466,6 @@ def test_augmented_dataset_wraps_any_dataset():
     (lambda: ShapesDataset(10)[10], IndexError, r"index must be in \[-10, 10\), got 10"),
     (lambda: DigitsClassification("validation"), ValueError, r"split must be one of 'train', 'test', got 'validation'"),
     (lambda: DigitsClassification("train", image_size=4), ValueError, r"image_size must be an int >= 8, got 4"),
-    (lambda: DigitScenes(0), ValueError, r"num_samples must be an int >= 1, got 0"),
-    (lambda: DigitScenes(5, split="val"), ValueError, r"split must be one of 'train', 'test', got 'val'"),
-    (lambda: DigitScenes(5, task="panoptic"), ValueError, r"task must be one of .*got 'panoptic'"),
-    (lambda: DigitScenes(5, channels=2), ValueError, r"channels must be 1 or 3, got 2"),
-    (lambda: DigitScenes(5, 32, digit_size=(10, 40)), ValueError, r"digit_size must be .*got \(10, 40\)"),
     (lambda: split_indices("test", test_fraction=1.0), ValueError,
      r"test_fraction must be a number in \(0, 1\), got 1.0"),
     (lambda: sample_photo("lena"), ValueError, r"name must be one of 'china', 'flower', 'grace_hopper', got 'lena'"),

@@ -4,9 +4,8 @@ Nothing here touches the network.
 
 - :mod:`course.data.shapes`: :class:`ShapesDataset`, synthetic shapes for
   segmentation and detection, generated on the fly.
-- :mod:`course.data.digits`: :class:`DigitsClassification` (scikit-learn's
-  8x8 handwritten digits, upscaled) and :class:`DigitScenes` (digits pasted on
-  a canvas, for segmentation and detection).
+- :mod:`course.data.digits`: :class:`DigitsClassification`, scikit-learn's
+  8x8 handwritten digits, upscaled.
 - :mod:`course.data.photos`: :func:`sample_photo` / :func:`list_photos`, three
   real photographs bundled with scikit-learn and matplotlib.
 - :mod:`course.data.transforms`: joint, seeded augmentation of images with
@@ -22,15 +21,35 @@ comes from a ``seed`` argument, never from the global generator.
 Everything is importable from ``course.data`` directly; torchvision and
 scikit-learn are only imported when a function needs them.
 """
-from .digits import *  # noqa: F403
-from .digits import __all__ as _digits_all
-from .memory import *  # noqa: F403
-from .memory import __all__ as _memory_all
-from .photos import *  # noqa: F403
-from .photos import __all__ as _photos_all
-from .shapes import *  # noqa: F403
-from .shapes import __all__ as _shapes_all
-from .transforms import *  # noqa: F403
-from .transforms import __all__ as _transforms_all
+from course.data.digits import SPLITS, DigitsClassification, load_digits, split_indices
+from course.data.memory import in_memory
+from course.data.photos import PHOTOS, list_photos, photo_path, sample_photo
+from course.data.shapes import SHAPE_KINDS, ShapesDataset
+from course.data.transforms import (
+    AugmentedDataset,
+    MasksToBoxes,
+    apply_joint_transform,
+    augmentation_seed,
+    detection_augmentation,
+    segmentation_augmentation,
+)
 
-__all__ = list(_shapes_all) + list(_digits_all) + list(_photos_all) + list(_transforms_all) + list(_memory_all)
+__all__ = [
+    "SHAPE_KINDS",
+    "ShapesDataset",
+    "SPLITS",
+    "load_digits",
+    "split_indices",
+    "DigitsClassification",
+    "PHOTOS",
+    "list_photos",
+    "photo_path",
+    "sample_photo",
+    "apply_joint_transform",
+    "augmentation_seed",
+    "AugmentedDataset",
+    "MasksToBoxes",
+    "segmentation_augmentation",
+    "detection_augmentation",
+    "in_memory",
+]

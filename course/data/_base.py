@@ -1,10 +1,12 @@
-"""What the scene datasets (shapes, digit scenes) share: indexing, epochs, items.
+"""The base of the seeded scene datasets (:class:`~course.data.shapes.ShapesDataset`): indexing, epochs, items.
 
 A subclass sets ``num_samples``, ``seed``, ``task``, ``transform`` and
 ``epoch`` in its ``__init__`` and implements ``_draw(index) -> (layers, image)``;
 this base class turns a drawing into the items the datasets return.
 """
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import torch
 
@@ -20,7 +22,7 @@ class SceneDataset(torch.utils.data.Dataset):
     seed: int
     task: str
     epoch: int
-    transform = None
+    transform: Callable[..., Any] | None = None
 
     def _draw(self, index: int) -> tuple[Layers, torch.Tensor]:
         raise NotImplementedError
@@ -49,9 +51,12 @@ class SceneDataset(torch.utils.data.Dataset):
         semantic, masks, labels, boxes = layers.result()
         return {"image": image, "mask": semantic, "masks": masks, "labels": labels, "boxes": boxes}
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        # The target is a label map or a dict, depending on ``self.task`` (a runtime choice): Any,
+        # so that callers who know their task can index a detection target without narrowing it.
         index = self._check_index(index)
         layers, image = self._draw(index)
+        target: torch.Tensor | dict[str, torch.Tensor]
         if self.task == "segmentation":
             target = layers.semantic()          # the instance masks and boxes are not needed
         else:

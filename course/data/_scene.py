@@ -1,7 +1,6 @@
-"""Building blocks shared by the synthetic scenes (shapes and digit scenes).
+"""Building blocks of the synthetic scenes.
 
-Not public API; the datasets in :mod:`course.data.shapes` and
-:mod:`course.data.digits` are made of these pieces:
+Not public API; the dataset in :mod:`course.data.shapes` is made of these pieces:
 
 * :func:`derive_seed` / :func:`make_generator`: item ``i`` of a dataset with
   seed ``s`` is drawn from its own ``torch.Generator`` seeded with a hash of
@@ -124,7 +123,10 @@ def pick_color(stream: RandomStream, channels: int, avoid: list[list[float]],
     Distance is Euclidean in RGB (or grey) space. Tries up to ``tries``
     random colors and keeps the first far enough, else the farthest one.
     """
-    best, best_distance = None, -1.0
+    if tries < 1:
+        raise ValueError(f"tries must be an int >= 1, got {tries}")
+    best: list[float] = []
+    best_distance = -1.0
     for _ in range(tries):
         color = [stream.uniform() for _ in range(channels)]
         distance = min((math.dist(color, other) for other in avoid), default=math.inf)

@@ -77,7 +77,7 @@ def _decode(name: str) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)  # (3, H, W) uint8
 
 
-def sample_photo(name: str, size=None) -> torch.Tensor:
+def sample_photo(name: str, size: int | tuple[int, int] | None = None) -> torch.Tensor:
     """A real photograph as (3, H, W) float32 in [0, 1].
 
     Args:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -106,12 +106,9 @@ def shape_mask(kind: str, cx: float, cy: float, size: float, angle: float,
         # Inside the three edges. Each edge is at distance r/2 from the centre (the inradius
         # of the equilateral triangle inscribed in the circle of radius r); their outward
         # normals n_k point 120 degrees apart, and a point d is inside when d . n_k <= r/2.
-        inside = None
-        for k in range(3):
-            a = angle + 2 * math.pi * k / 3
-            edge = dx * math.cos(a) + dy * math.sin(a) <= r / 2
-            inside = edge if inside is None else inside & edge
-        return inside
+        normal_angles = [angle + 2 * math.pi * k / 3 for k in range(3)]
+        edges = [dx * math.cos(a) + dy * math.sin(a) <= r / 2 for a in normal_angles]
+        return edges[0] & edges[1] & edges[2]
     # The remaining kinds use coordinates (u, v) in the shape's rotated frame.
     cos, sin = math.cos(angle), math.sin(angle)
     u, v = dx * cos + dy * sin, dy * cos - dx * sin
@@ -178,7 +175,7 @@ class ShapesDataset(SceneDataset):
     def __init__(self, num_samples: int, image_size: int = 64, *, num_classes: int = 3, max_shapes: int = 4,
                  min_size: float | None = None, max_size: float | None = None, max_occlusion: float = 0.5,
                  noise: float = 0.05, color: str = "class", task: str = "segmentation", seed: int = 0,
-                 transform: Callable | None = None):
+                 transform: Callable[..., Any] | None = None):
         self.num_samples = check_int("num_samples", num_samples, minimum=1)
         self.image_size = check_int("image_size", image_size, minimum=_MIN_IMAGE_SIZE)
         self.num_classes = check_int("num_classes", num_classes, minimum=1)
@@ -223,7 +220,7 @@ class ShapesDataset(SceneDataset):
         # Place shapes one by one, each on top of the earlier ones, each in a color far
         # from the background and from the shapes before it.
         layers = Layers(size, size)
-        colors = []
+        colors: list[list[float]] = []
         for _ in range(1 + stream.integer(self.max_shapes)):
             label = 1 + stream.integer(self.num_classes)
             diameter = stream.uniform(self.min_size, self.max_size)

@@ -44,12 +44,15 @@ True
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import torch
 
 from .._checks import check_float, check_int, check_pair, check_tensor
 from ._scene import derive_seed, tight_boxes
+
+if TYPE_CHECKING:                      # torchvision is imported only when a pipeline is built
+    from torchvision.transforms import v2
 
 __all__ = [
     "apply_joint_transform",
@@ -74,7 +77,7 @@ def augmentation_seed(seed: int, index: int, epoch: int = 0) -> int:
     return derive_seed(seed, index, epoch, _AUGMENT)
 
 
-def _wrap(image: torch.Tensor, target: Any):
+def _wrap(image: torch.Tensor, target: Any) -> tuple[torch.Tensor, Any]:
     """Wrap a sample in tv_tensors so v2 knows how to move each part."""
     from torchvision import tv_tensors
 
@@ -92,7 +95,7 @@ def _wrap(image: torch.Tensor, target: Any):
     return wrapped_image, target          # a class label (int or 0-D tensor) passes through
 
 
-def _unwrap(value: Any):
+def _unwrap(value: Any) -> Any:
     """tv_tensors back to plain tensors (dicts and tuples are rebuilt)."""
     if isinstance(value, torch.Tensor):
         return value.as_subclass(torch.Tensor)
@@ -103,7 +106,7 @@ def _unwrap(value: Any):
     return value
 
 
-def apply_joint_transform(transform: Callable, image: torch.Tensor, target: Any, *,
+def apply_joint_transform(transform: Callable[..., Any], image: torch.Tensor, target: Any, *,
                           seed: int | None = None) -> tuple[torch.Tensor, Any]:
     """Apply ``transform`` to ``(image, target)`` jointly; return plain tensors.
 
@@ -141,6 +144,14 @@ def apply_joint_transform(transform: Callable, image: torch.Tensor, target: Any,
     return _unwrap(out_image), _unwrap(out_target)
 
 
+class MapDataset(Protocol):
+    """What :class:`AugmentedDataset` wraps: a map-style dataset, with ``len`` and indexing."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
 class AugmentedDataset(torch.utils.data.Dataset):
     """Wrap a dataset of ``(image, target)`` pairs with a joint, seeded transform.
 
@@ -162,7 +173,7 @@ class AugmentedDataset(torch.utils.data.Dataset):
     False
     """
 
-    def __init__(self, dataset, transform: Callable, *, seed: int = 0):
+    def __init__(self, dataset: MapDataset, transform: Callable[..., Any], *, seed: int = 0):
         if not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__} {transform!r}")
         self.dataset = dataset
@@ -177,7 +188,7 @@ class AugmentedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
         image, target = self.dataset[index]
         return apply_joint_transform(self.transform, image, target,
                                      seed=augmentation_seed(self.seed, index, self.epoch))
@@ -193,7 +204,7 @@ class MasksToBoxes:
     Samples without masks pass through unchanged.
     """
 
-    def __call__(self, image, target):
+    def __call__(self, image: Any, target: Any) -> tuple[Any, Any]:
         """Return ``(image, target)`` with ``target["boxes"]`` recomputed from ``target["masks"]``."""
         if not isinstance(target, dict) or "masks" not in target or "boxes" not in target:
             return image, target
@@ -209,7 +220,7 @@ class MasksToBoxes:
         return "MasksToBoxes()"
 
 
-def _check_range(name: str, value, *, low: float, high: float) -> tuple[float, float]:
+def _check_range(name: str, value: object, *, low: float, high: float) -> tuple[float, float]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"{name} must be a pair (min, max), got {value!r}")
     a = check_float(f"{name}[0]", value[0])
@@ -219,7 +230,9 @@ def _check_range(name: str, value, *, low: float, high: float) -> tuple[float, f
     return a, b
 
 
-def _geometric(image_size, scale, ratio, hflip, degrees):
+def _geometric(image_size: int | tuple[int, int], scale: tuple[float, float], ratio: tuple[float, float],
+               hflip: float, degrees: float) -> list[Callable[..., Any]]:
+    """The geometric steps shared by both pipelines: crop-and-resize, then flip and rotation if asked."""
     from torchvision.transforms import v2
 
     size = check_pair("image_size", image_size, minimum=1)
@@ -229,7 +242,7 @@ def _geometric(image_size, scale, ratio, hflip, degrees):
     if hflip > 1:
         raise ValueError(f"hflip must be a probability in [0, 1], got {hflip}")
     degrees = check_float("degrees", degrees, minimum=0.0)
-    steps = [v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)]
+    steps: list[Callable[..., Any]] = [v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True)]
     if hflip > 0:
         steps.append(v2.RandomHorizontalFlip(p=hflip))
     if degrees > 0:
@@ -238,8 +251,9 @@ def _geometric(image_size, scale, ratio, hflip, degrees):
     return steps
 
 
-def segmentation_augmentation(image_size, *, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), hflip: float = 0.5,
-                              degrees: float = 0.0, color_jitter: float = 0.0):
+def segmentation_augmentation(image_size: int | tuple[int, int], *, scale: tuple[float, float] = (0.5, 1.0),
+                              ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: float = 0.5,
+                              degrees: float = 0.0, color_jitter: float = 0.0) -> v2.Compose:
     """A v2 pipeline for (image, label map) pairs: crop-and-resize, flip, rotate, color.
 
     ``RandomResizedCrop(image_size, scale, ratio)`` (bilinear for the image,
@@ -263,8 +277,9 @@ def segmentation_augmentation(image_size, *, scale=(0.5, 1.0), ratio=(3 / 4, 4 /
     return v2.Compose(steps)
 
 
-def detection_augmentation(image_size, *, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), hflip: float = 0.5,
-                           degrees: float = 0.0, min_box_size: float = 2.0):
+def detection_augmentation(image_size: int | tuple[int, int], *, scale: tuple[float, float] = (0.5, 1.0),
+                           ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: float = 0.5,
+                           degrees: float = 0.0, min_box_size: float = 2.0) -> v2.Compose:
     """A v2 pipeline for (image, {"boxes", "labels", "masks"}) samples.
 
     The geometric steps of :func:`segmentation_augmentation`, then

@@ -7,9 +7,38 @@
 
 Everything is importable from ``course.metrics`` directly.
 """
-from .detection import *  # noqa: F403
-from .detection import __all__ as _detection_all
-from .segmentation import *  # noqa: F403
-from .segmentation import __all__ as _segmentation_all
+from course.metrics.detection import (
+    INTERPOLATIONS,
+    average_precision,
+    box_iou,
+    detection_pr_curves,
+    match_detections,
+    mean_average_precision,
+    precision_envelope,
+    precision_recall_curve,
+)
+from course.metrics.segmentation import (
+    confusion_matrix,
+    dice_coefficient,
+    iou_from_confusion,
+    mask_iou,
+    mean_iou,
+    pixel_accuracy,
+)
 
-__all__ = list(_segmentation_all) + list(_detection_all)
+__all__ = [
+    "mask_iou",
+    "confusion_matrix",
+    "mean_iou",
+    "iou_from_confusion",
+    "pixel_accuracy",
+    "dice_coefficient",
+    "INTERPOLATIONS",
+    "box_iou",
+    "precision_recall_curve",
+    "average_precision",
+    "precision_envelope",
+    "match_detections",
+    "detection_pr_curves",
+    "mean_average_precision",
+]

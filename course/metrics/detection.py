@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 
@@ -79,8 +81,8 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 # Precision-recall curve and average precision
 # --------------------------------------------------------------------------
 
-def _check_scores(name: str, scores) -> torch.Tensor:
-    check_tensor(name, scores, ndim=1, floating=True)
+def _check_scores(name: str, scores: object) -> torch.Tensor:
+    scores = check_tensor(name, scores, ndim=1, floating=True)
     not_finite = ~torch.isfinite(scores)
     if not_finite.any():
         i = int(not_finite.nonzero()[0, 0])
@@ -88,7 +90,7 @@ def _check_scores(name: str, scores) -> torch.Tensor:
     return scores
 
 
-def _check_scores_labels(scores, labels) -> torch.Tensor:
+def _check_scores_labels(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Validate a ranking problem; return ``labels`` as float64 zeros and ones."""
     _check_scores("scores", scores)
     check_tensor("labels", labels, ndim=1)
@@ -102,7 +104,7 @@ def _check_scores_labels(scores, labels) -> torch.Tensor:
     return labels.to(torch.float64)
 
 
-def _check_num_positives(num_positives, positive: torch.Tensor) -> int:
+def _check_num_positives(num_positives: int | None, positive: torch.Tensor) -> int:
     found = int(positive.sum())
     if num_positives is None:
         return found
@@ -113,7 +115,8 @@ def _check_num_positives(num_positives, positive: torch.Tensor) -> int:
     return num_positives
 
 
-def _counts_at_thresholds(scores: torch.Tensor, positive: torch.Tensor):
+def _counts_at_thresholds(scores: torch.Tensor,
+                          positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TP and FP counts (float64) when keeping the scores ``>= t``, for each distinct score ``t``.
 
     Thresholds come out in decreasing order. Tied scores form a single point:
@@ -128,7 +131,8 @@ def _counts_at_thresholds(scores: torch.Tensor, positive: torch.Tensor):
     return tps, kept - tps, scores[last_of_ties]
 
 
-def precision_recall_curve(scores: torch.Tensor, labels: torch.Tensor, *, num_positives=None):
+def precision_recall_curve(scores: torch.Tensor, labels: torch.Tensor, *,
+                           num_positives: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Precision and recall at every distinct score threshold: ``(precision, recall, thresholds)``.
 
     ``scores`` ``(N,)`` float, ``labels`` ``(N,)`` 0/1 (or bool). Predicting
@@ -208,7 +212,7 @@ def _summarize_curve(precision: torch.Tensor, recall: torch.Tensor, interpolatio
 
 
 def average_precision(scores: torch.Tensor, labels: torch.Tensor, interpolation: str = "none",
-                      *, num_positives=None) -> float:
+                      *, num_positives: int | None = None) -> float:
     """Average precision of a ranking: ``scores`` ``(N,)`` float, ``labels`` ``(N,)`` 0/1.
 
     Walk the precision-recall curve from the highest threshold down (points
@@ -255,7 +259,7 @@ _PREDICTION_KEYS = ("boxes", "scores", "labels")
 _TARGET_KEYS = ("boxes", "labels")
 
 
-def _check_image(name: str, item, keys) -> list[torch.Tensor]:
+def _check_image(name: str, item: object, keys: tuple[str, ...]) -> list[torch.Tensor]:
     """Validate one image's dict, e.g. ``predictions[3]``; return its tensors in ``keys`` order."""
     expected = ", ".join(repr(k) for k in keys)
     if not isinstance(item, dict):
@@ -279,9 +283,10 @@ def _check_image(name: str, item, keys) -> list[torch.Tensor]:
     return tensors
 
 
-def _check_iou_thresholds(iou_thresholds) -> torch.Tensor:
+def _check_iou_thresholds(iou_thresholds: Sequence[float] | torch.Tensor | None) -> torch.Tensor:
     if iou_thresholds is None:
         return _linspace(0.5, 0.95, 10)                 # COCO: 0.50:0.05:0.95
+    values: torch.Tensor | None
     try:
         values = torch.as_tensor(iou_thresholds, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
@@ -302,7 +307,9 @@ def _rank_within_class(labels: torch.Tensor) -> torch.Tensor:
     return one_hot.cumsum(0).gather(1, cls[:, None]).squeeze(1) - 1
 
 
-def _match_image(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_detections):
+def _match_image(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, gt_boxes: torch.Tensor,
+                 gt_labels: torch.Tensor, thresholds: torch.Tensor, max_detections: int,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """COCO's greedy matching in one image, at all IoU thresholds at once.
 
     Returns the kept detections' ``scores``, ``labels`` (decreasing score) and
@@ -313,7 +320,30 @@ def _match_image(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_det
     return scores, labels, is_tp
 
 
-def _match_objects(boxes, scores, labels, gt_boxes, gt_labels, thresholds, max_detections):
+def _match_dataset(predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                   thresholds: torch.Tensor, max_detections: int,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_match_image` on every image, concatenated in image order.
+
+    Returns the kept detections' ``scores`` ``(D,)``, ``labels`` ``(D,)`` and
+    ``is_tp`` ``(D, T)``, and ``gt_labels`` ``(G,)``, the labels of all objects.
+    """
+    scores, labels, is_tp, gt_labels = [], [], [], []
+    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
+        boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, _PREDICTION_KEYS)
+        gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, _TARGET_KEYS)
+        kept_scores, kept_labels, kept_is_tp = _match_image(boxes, image_scores, image_labels, gt_boxes,
+                                                            image_gt_labels, thresholds, max_detections)
+        scores.append(kept_scores)
+        labels.append(kept_labels)
+        is_tp.append(kept_is_tp)
+        gt_labels.append(image_gt_labels)
+    return torch.cat(scores), torch.cat(labels), torch.cat(is_tp), torch.cat(gt_labels)
+
+
+def _match_objects(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, gt_boxes: torch.Tensor,
+                   gt_labels: torch.Tensor, thresholds: torch.Tensor, max_detections: int,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`_match_image`, plus the kept detections' positions in the input and the object each one took.
 
     Returns ``order`` ``(D,)`` (input index of each kept detection, decreasing
@@ -385,8 +415,23 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, gt_boxes: torch.
     return is_tp_in_order, matched_in_order
 
 
-def mean_average_precision(predictions, targets, iou_thresholds=None, max_detections: int = 100,
-                           *, interpolation: str = "coco101") -> dict:
+class MAPResult(TypedDict):
+    """What :func:`mean_average_precision` returns (see its docstring for each key)."""
+
+    map: float
+    map_50: float
+    map_75: float
+    mar: float
+    map_per_class: dict[int, float]
+    map_per_threshold: torch.Tensor
+    ap: torch.Tensor
+    classes: torch.Tensor
+    iou_thresholds: torch.Tensor
+
+
+def mean_average_precision(predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                           iou_thresholds: Sequence[float] | torch.Tensor | None = None, max_detections: int = 100,
+                           *, interpolation: str = "coco101") -> MAPResult:
     """MAP of a detector over a dataset, exactly as COCO's ``COCOeval`` (bbox, area "all").
 
     One dict per image: ``predictions[i] = {"boxes": (N, 4) xyxy float,
@@ -450,16 +495,7 @@ def mean_average_precision(predictions, targets, iou_thresholds=None, max_detect
     # 1. Match each image: which detections are true positives, per threshold.
     # IoU >= t counts; as pycocotools, cap t at 1 - 1e-10 so that t = 1 accepts a perfect box.
     match_thresholds = thresholds.clamp(max=1 - 1e-10)
-    scores, labels, is_tp, gt_labels = [], [], [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
-        boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, _PREDICTION_KEYS)
-        gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, _TARGET_KEYS)
-        kept = _match_image(boxes, image_scores, image_labels, gt_boxes, image_gt_labels,
-                            match_thresholds, max_detections)
-        for collected, value in zip((scores, labels, is_tp), kept, strict=True):
-            collected.append(value)
-        gt_labels.append(image_gt_labels)
-    scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))
+    scores, labels, is_tp, gt_labels = _match_dataset(predictions, targets, match_thresholds, max_detections)
 
     # 2. Per class: all its detections in decreasing score (stable: ties keep
     # image order, as pycocotools' mergesort), the PR curve at each threshold, AP.
@@ -497,7 +533,8 @@ def mean_average_precision(predictions, targets, iou_thresholds=None, max_detect
     }
 
 
-def detection_pr_curves(predictions, targets, iou_threshold: float = 0.5) -> dict[int, dict[str, torch.Tensor]]:
+def detection_pr_curves(predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                        iou_threshold: float = 0.5) -> dict[int, dict[str, torch.Tensor]]:
     """Per class, the precision and recall after each detection over a dataset: ``{label: {...}}``.
 
     ``predictions`` and ``targets`` are lists of per-image dicts in the format
@@ -514,20 +551,10 @@ def detection_pr_curves(predictions, targets, iou_threshold: float = 0.5) -> dic
     iou_threshold = check_float("iou_threshold", iou_threshold)
     mean_average_precision(predictions, targets, [iou_threshold])          # validates everything
     threshold = torch.tensor([min(iou_threshold, 1 - 1e-10)], dtype=torch.float64)
-    scores, labels, is_tp, gt_labels = [], [], [], []
-    for i, (prediction, target) in enumerate(zip(predictions, targets, strict=True)):
-        boxes, image_scores, image_labels = _check_image(f"predictions[{i}]", prediction, ("boxes", "scores", "labels"))
-        gt_boxes, image_gt_labels = _check_image(f"targets[{i}]", target, ("boxes", "labels"))
-        kept_scores, kept_labels, tp = _match_image(
-            boxes, image_scores, image_labels, gt_boxes, image_gt_labels, threshold, 100)
-        scores.append(kept_scores)
-        labels.append(kept_labels)
-        is_tp.append(tp[:, 0])
-        gt_labels.append(image_gt_labels)
-    scores, labels, is_tp, gt_labels = (torch.cat(x) for x in (scores, labels, is_tp, gt_labels))
+    scores, labels, is_tp, gt_labels = _match_dataset(predictions, targets, threshold, 100)
     order = torch.argsort(scores, descending=True, stable=True)
-    scores, labels, is_tp = scores[order], labels[order], is_tp[order]
-    curves = {}
+    scores, labels, is_tp = scores[order], labels[order], is_tp[order, 0]
+    curves: dict[int, dict[str, torch.Tensor]] = {}
     for c in gt_labels.unique().tolist():
         tp = is_tp[labels == c].double()
         tp_count, seen = tp.cumsum(0), torch.arange(1, len(tp) + 1, dtype=torch.float64)

@@ -51,9 +51,9 @@ def _check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
         )
 
 
-def _check_mask(name: str, x, *, soft: bool) -> torch.Tensor:
+def _check_mask(name: str, x: object, *, soft: bool) -> torch.Tensor:
     """A mask ``(..., H, W)``: bool, or numbers that are 0/1 (``soft``: in [0, 1])."""
-    check_tensor(name, x)
+    x = check_tensor(name, x)
     if x.dim() < 2:
         raise ValueError(f"{name} must have at least 2 dimensions (..., H, W), got shape {tuple(x.shape)}")
     if x.dtype == torch.bool:
@@ -71,9 +71,9 @@ def _check_mask(name: str, x, *, soft: bool) -> torch.Tensor:
     return x
 
 
-def _check_labels(name: str, x) -> torch.Tensor:
+def _check_labels(name: str, x: object) -> torch.Tensor:
     """A label map: an integer tensor of class indices."""
-    check_tensor(name, x)
+    x = check_tensor(name, x)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
         raise TypeError(
             f"{name} must be an integer tensor of class indices "
@@ -82,7 +82,7 @@ def _check_labels(name: str, x) -> torch.Tensor:
     return x
 
 
-def _check_ignore_index(ignore_index) -> int | None:
+def _check_ignore_index(ignore_index: int | None) -> int | None:
     return None if ignore_index is None else check_int("ignore_index", ignore_index)
 
 
@@ -96,7 +96,7 @@ def _result_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
 # Masks
 # --------------------------------------------------------------------------
 
-def mask_iou(pred, target) -> torch.Tensor:
+def mask_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Intersection over union (Jaccard index) of binary masks, over the last two dims.
 
     ``IoU(A, B) = |A ∩ B| / |A ∪ B|``, counting pixels. 1.0 where both
@@ -128,7 +128,7 @@ def mask_iou(pred, target) -> torch.Tensor:
     return torch.where(union > 0, iou, torch.ones_like(iou))
 
 
-def dice_coefficient(pred, target, eps: float = 0.0) -> torch.Tensor:
+def dice_coefficient(pred: torch.Tensor, target: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     """Dice coefficient of binary or soft masks, over the last two dims.
 
     ``Dice(A, B) = (2 sum(A * B) + eps) / (sum(A) + sum(B) + eps)``. For binary
@@ -169,7 +169,8 @@ def dice_coefficient(pred, target, eps: float = 0.0) -> torch.Tensor:
 # Label maps
 # --------------------------------------------------------------------------
 
-def confusion_matrix(pred, target, num_classes, ignore_index=None) -> torch.Tensor:
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     ignore_index: int | None = None) -> torch.Tensor:
     """Count pixels by (true class, predicted class): ``M[i, j]`` = #{target = i, pred = j}.
 
     Rows are the true class, columns the predicted one, as in
@@ -212,7 +213,8 @@ def confusion_matrix(pred, target, num_classes, ignore_index=None) -> torch.Tens
     return counts.reshape(num_classes, num_classes)
 
 
-def mean_iou(pred, target, num_classes, ignore_index=None) -> tuple[float, torch.Tensor]:
+def mean_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+             ignore_index: int | None = None) -> tuple[float, torch.Tensor]:
     """Mean intersection over union of label maps: ``(mIoU, per-class IoU)``.
 
     From the confusion matrix ``M`` (rows true, columns predicted), for class c:
@@ -269,7 +271,7 @@ def iou_from_confusion(matrix: torch.Tensor) -> tuple[float, torch.Tensor]:
     return iou.nanmean().item(), iou
 
 
-def pixel_accuracy(pred, target, ignore_index=None) -> float:
+def pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None) -> float:
     """Fraction of pixels whose predicted class is the true one.
 
     ``accuracy = #{pred == target} / #pixels``, over the pixels whose target

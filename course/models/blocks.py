@@ -45,8 +45,9 @@ __all__ = [
 ]
 
 
-def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
-                 batch_norm=True, bn_eps=1e-5) -> nn.Sequential:
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, groups: int = 1,
+                 batch_norm: bool = True, bn_eps: float = 1e-5) -> nn.Sequential:
     """Convolution, batch norm, ReLU: the unit most modern CNNs are made of.
 
     Returns ``nn.Sequential`` with children ``conv``, ``bn``, ``relu`` (the
@@ -61,7 +62,7 @@ def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, padding=0, gr
     out_channels = check_int("out_channels", out_channels, minimum=1)
     groups = check_int("groups", groups, minimum=1)
     check_bool("batch_norm", batch_norm)
-    layers = OrderedDict()
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
     layers["conv"] = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                                groups=groups, bias=not batch_norm)
     if batch_norm:
@@ -81,7 +82,7 @@ def scaled_channels(name: str, multiplier: float, channels: int) -> int:
 
 # --------------------------------------------------------------------------- ResNet
 
-def _shortcut(in_channels: int, out_channels: int, stride: int, downsample) -> nn.Module | None:
+def _shortcut(in_channels: int, out_channels: int, stride: int, downsample: nn.Module | None) -> nn.Module | None:
     """The identity (``None``) when shapes agree, else a 1x1 convolution + BN projection."""
     if downsample is not None:
         if not isinstance(downsample, nn.Module):
@@ -119,7 +120,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
         inplanes = check_int("inplanes", inplanes, minimum=1)
         planes = check_int("planes", planes, minimum=1)
@@ -133,7 +134,7 @@ class BasicBlock(nn.Module):
         self.downsample = _shortcut(inplanes, self.out_channels, stride, downsample)
         self.stride = stride
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``relu(F(x) + shortcut(x))``: ``(N, inplanes, H, W) -> (N, planes, H', W')``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
@@ -162,7 +163,8 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
         inplanes = check_int("inplanes", inplanes, minimum=1)
         planes = check_int("planes", planes, minimum=1)
@@ -183,7 +185,7 @@ class Bottleneck(nn.Module):
         self.downsample = _shortcut(inplanes, self.out_channels, stride, downsample)
         self.stride = stride
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``relu(F(x) + shortcut(x))``: ``(N, inplanes, H, W) -> (N, 4*planes, H', W')``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
@@ -222,8 +224,8 @@ class InceptionModule(nn.Module):
     (256, torch.Size([1, 256, 28, 28]))
     """
 
-    def __init__(self, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj,
-                 batch_norm=True, big_kernel_size=5):
+    def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
+                 pool_proj: int, batch_norm: bool = True, big_kernel_size: int = 5) -> None:
         super().__init__()
         names = ("in_channels", "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj")
         values = (in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
@@ -232,7 +234,7 @@ class InceptionModule(nn.Module):
         check_bool("batch_norm", batch_norm)
         big = check_choice("big_kernel_size", big_kernel_size, (3, 5))
 
-        def unit(c_in, c_out, k):
+        def unit(c_in: int, c_out: int, k: int) -> nn.Sequential:
             return conv_bn_relu(c_in, c_out, k, padding=k // 2, batch_norm=batch_norm, bn_eps=1e-3)
 
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
@@ -242,7 +244,7 @@ class InceptionModule(nn.Module):
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
                                      unit(in_channels, pool_proj, 1))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The four branches concatenated along channels.
 
         ``(N, C, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)``.
@@ -269,7 +271,8 @@ class FactorizedConv5x5(nn.Module):
     (73728, 102400)
     """
 
-    def __init__(self, in_channels, out_channels, mid_channels=None, stride=1, bias=True):
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None, stride: int = 1,
+                 bias: bool = True) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
@@ -281,7 +284,7 @@ class FactorizedConv5x5(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(mid, out_channels, 3, stride=stride, padding=1, bias=bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Two 3x3 convolutions: ``(N, in_channels, H, W) -> (N, out_channels, H', W')``."""
         return self.conv2(self.relu(self.conv1(x)))
 
@@ -304,7 +307,8 @@ class AsymmetricConv(nn.Module):
     14
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=3, mid_channels=None, bias=True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, mid_channels: int | None = None,
+                 bias: bool = True) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
@@ -318,7 +322,7 @@ class AsymmetricConv(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(mid, out_channels, (n, 1), padding=(n // 2, 0), bias=bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """1 x n, ReLU, n x 1: ``(N, in_channels, H, W) -> (N, out_channels, H, W)``."""
         return self.conv2(self.relu(self.conv1(x)))
 
@@ -328,7 +332,7 @@ class AsymmetricConv(nn.Module):
 class _DenseLayer(nn.Sequential):
     """BN-ReLU-1x1 conv (``bn_size * growth_rate``)-BN-ReLU-3x3 conv (``growth_rate``)."""
 
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float):
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float) -> None:
         super().__init__(OrderedDict([
             ("norm1", nn.BatchNorm2d(in_channels)),
             ("relu1", nn.ReLU(inplace=True)),
@@ -359,7 +363,8 @@ class DenseBlock(nn.Module):
     (256, torch.Size([1, 256, 8, 8]))
     """
 
-    def __init__(self, num_layers, in_channels, growth_rate=32, bn_size=4, drop_rate=0.0):
+    def __init__(self, num_layers: int, in_channels: int, growth_rate: int = 32, bn_size: int = 4,
+                 drop_rate: float = 0.0) -> None:
         super().__init__()
         num_layers = check_int("num_layers", num_layers, minimum=1)
         in_channels = check_int("in_channels", in_channels, minimum=1)
@@ -373,7 +378,7 @@ class DenseBlock(nn.Module):
             layer = _DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate)
             self.add_module(f"denselayer{i + 1}", layer)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Each layer's output concatenated to its input.
 
         ``(N, C, H, W) -> (N, C + num_layers * growth_rate, H, W)``.
@@ -404,7 +409,8 @@ class FireModule(nn.Module):
     11920
     """
 
-    def __init__(self, in_channels, squeeze_channels, expand1x1_channels, expand3x3_channels):
+    def __init__(self, in_channels: int, squeeze_channels: int, expand1x1_channels: int,
+                 expand3x3_channels: int) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         s = check_int("squeeze_channels", squeeze_channels, minimum=1)
@@ -418,7 +424,7 @@ class FireModule(nn.Module):
         self.expand3x3 = nn.Conv2d(s, e3, kernel_size=3, padding=1)
         self.expand3x3_activation = nn.ReLU(inplace=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Squeeze, then the two expands concatenated: ``(N, in_channels, H, W) -> (N, e1 + e3, H, W)``."""
         x = self.squeeze_activation(self.squeeze(x))
         return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
@@ -449,7 +455,7 @@ class DepthwiseSeparableConv(nn.Sequential):
     266752
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, kernel_size=3):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
         stride = check_int("stride", stride, minimum=1)
@@ -490,14 +496,14 @@ class InvertedResidual(nn.Module):
     (True, 8832)
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, expand_ratio=6):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, expand_ratio: int = 6) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
         stride = check_choice("stride", check_int("stride", stride, minimum=1), (1, 2))
         expand_ratio = check_int("expand_ratio", expand_ratio, minimum=1)
         hidden = in_channels * expand_ratio
-        self.expand = None
+        self.expand: nn.Sequential | None = None
         if expand_ratio != 1:
             self.expand = nn.Sequential(OrderedDict([
                 ("conv", nn.Conv2d(in_channels, hidden, 1, bias=False)),

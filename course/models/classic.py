@@ -14,6 +14,8 @@ torchvision's VGG and MobileNet do) and its head as ``.classifier`` or ``.fc``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -51,7 +53,7 @@ class LeNet5(nn.Module):
     torch.Size([2, 10])
     """
 
-    def __init__(self, num_classes=10, in_channels=1):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
         num_classes = check_int("num_classes", num_classes, minimum=1)
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
@@ -66,7 +68,7 @@ class LeNet5(nn.Module):
             nn.Linear(84, num_classes),
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores: ``(N, in_channels, 32, 32) -> (N, num_classes)``."""
         check_tensor("x", x, ndim=4, floating=True)
         if x.shape[1] != self.in_channels or tuple(x.shape[2:]) not in ((28, 28), (32, 32)):
@@ -107,7 +109,8 @@ class ResNet(nn.Module):
     Shapes: ``(N, in_channels, H, W) -> (N, num_classes)``.
     """
 
-    def __init__(self, block, layers, num_classes=1000, in_channels=3, zero_init_residual=False):
+    def __init__(self, block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int = 1000,
+                 in_channels: int = 3, zero_init_residual: bool = False) -> None:
         super().__init__()
         if not (isinstance(block, type) and issubclass(block, nn.Module) and hasattr(block, "expansion")):
             raise TypeError(f"block must be a residual block class such as BasicBlock or Bottleneck, got {block!r}")
@@ -144,9 +147,10 @@ class ResNet(nn.Module):
                 elif isinstance(m, BasicBlock):
                     nn.init.zeros_(m.bn2.weight)
 
-    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _make_layer(self, block: type[BasicBlock | Bottleneck], planes: int, blocks: int,
+                    stride: int = 1) -> nn.Sequential:
         """One stage: a block that may change the shape, then ``blocks - 1`` that keep it."""
-        stage = [block(self.inplanes, planes, stride=stride)]
+        stage: list[nn.Module] = [block(self.inplanes, planes, stride=stride)]
         self.inplanes = planes * block.expansion
         stage += [block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
@@ -157,7 +161,7 @@ class ResNet(nn.Module):
         return nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool,
                              self.layer1, self.layer2, self.layer3, self.layer4)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
@@ -165,7 +169,7 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet18(num_classes=1000, in_channels=3, zero_init_residual=False) -> ResNet:
+def resnet18(num_classes: int = 1000, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """ResNet-18: :class:`BasicBlock`, ``[2, 2, 2, 2]``; 11,689,512 parameters (1000 classes).
 
     >>> sum(p.numel() for p in resnet18().parameters())
@@ -174,12 +178,12 @@ def resnet18(num_classes=1000, in_channels=3, zero_init_residual=False) -> ResNe
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, zero_init_residual)
 
 
-def resnet50(num_classes=1000, in_channels=3, zero_init_residual=False) -> ResNet:
+def resnet50(num_classes: int = 1000, in_channels: int = 3, zero_init_residual: bool = False) -> ResNet:
     """ResNet-50: :class:`Bottleneck`, ``[3, 4, 6, 3]``; 25,557,032 parameters (1000 classes)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, zero_init_residual)
 
 
-def vgg16(num_classes=1000, batch_norm=False) -> nn.Module:
+def vgg16(num_classes: int = 1000, batch_norm: bool = False) -> nn.Module:
     """Torchvision's VGG-16 (configuration D) with random weights; nothing is downloaded.
 
     13 3x3 convolutions in five stages (64, 128, 256, 512, 512 channels, each

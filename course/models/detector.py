@@ -37,6 +37,9 @@ torch.Size([2, 1080, 8])
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -53,9 +56,17 @@ __all__ = ["TinySSD", "detection_loss", "positive_accuracy", "BOX_WEIGHTS"]
 BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
 
+@overload
+def detection_loss(class_logits: torch.Tensor, box_deltas: torch.Tensor, target_labels: torch.Tensor,
+                   target_deltas: torch.Tensor, *, neg_pos_ratio: int = ...,
+                   return_parts: Literal[False] = ...) -> torch.Tensor: ...
+@overload
+def detection_loss(class_logits: torch.Tensor, box_deltas: torch.Tensor, target_labels: torch.Tensor,
+                   target_deltas: torch.Tensor, *, neg_pos_ratio: int = ...,
+                   return_parts: Literal[True]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 def detection_loss(class_logits: torch.Tensor, box_deltas: torch.Tensor, target_labels: torch.Tensor,
                    target_deltas: torch.Tensor, *, neg_pos_ratio: int = 3,
-                   return_parts: bool = False):
+                   return_parts: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """SSD's loss: classification with hard-negative mining, plus smooth-L1 on the positive anchors.
 
     Shapes: ``class_logits`` ``(N, A, C + 1)`` (column 0: background),
@@ -116,11 +127,11 @@ def detection_loss(class_logits: torch.Tensor, box_deltas: torch.Tensor, target_
     return loss
 
 
-def _split(output: torch.Tensor):
+def _split(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return output[..., :-4], output[..., -4:]
 
 
-def _unpack_targets(target: torch.Tensor):
+def _unpack_targets(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     check_tensor("target", target, ndim=3, floating=True)
     if target.shape[-1] != 5:
         raise ValueError(f"target must have shape (N, A, 5) (label, then 4 box offsets, per anchor; "
@@ -186,8 +197,11 @@ class TinySSD(nn.Module):
     and :meth:`detect` returns detections.
     """
 
+    anchors: torch.Tensor          # a buffer (registered in __init__)
+
     def __init__(self, num_classes: int, image_size: int = 48, *, width: int = 16,
-                 sizes=((8.0, 14.0), (20.0, 28.0)), aspect_ratios=(0.5, 1.0, 2.0), iou_threshold: float = 0.5):
+                 sizes: Sequence[Sequence[float]] = ((8.0, 14.0), (20.0, 28.0)),
+                 aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), iou_threshold: float = 0.5) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, minimum=1)
         self.image_size = check_int("image_size", image_size, minimum=8)
@@ -210,7 +224,8 @@ class TinySSD(nn.Module):
                                     conv_bn_relu(4 * width, 4 * width, 3, padding=1))
         channels = (2 * width, 4 * width)
 
-        anchors, self.num_anchors = [], []
+        anchors: list[torch.Tensor] = []
+        self.num_anchors: list[int] = []
         for stride, map_sizes in zip(self.strides, sizes, strict=True):
             cells = grid_anchors(self.image_size // stride, self.image_size, map_sizes, aspect_ratios)
             self.num_anchors.append(len(cells) // (self.image_size // stride) ** 2)
@@ -246,7 +261,7 @@ class TinySSD(nn.Module):
         """``(class_logits (N, A, C + 1), box_deltas (N, A, 4))`` from the output of ``forward``."""
         return _split(output)
 
-    def encode_targets(self, targets) -> torch.Tensor:
+    def encode_targets(self, targets: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
         """Per-anchor training targets of a list of images: ``(N, A_total, 5)`` float32.
 
         ``targets``: one dict per image with ``"boxes"`` ``(G, 4)`` xyxy and

@@ -68,7 +68,8 @@ class MobileNetV1(nn.Module):
     (torch.Size([1, 1000]), 470072)
     """
 
-    def __init__(self, width_multiplier=1.0, num_classes=1000, in_channels=3, depthwise=True):
+    def __init__(self, width_multiplier: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+                 depthwise: bool = True) -> None:
         super().__init__()
         a = check_float("width_multiplier", width_multiplier, minimum=0.0, exclusive=True)
         num_classes = check_int("num_classes", num_classes, minimum=1)
@@ -81,7 +82,7 @@ class MobileNetV1(nn.Module):
 
         self.width_multiplier = a
         channels = width(32)
-        layers = [conv_bn_relu(in_channels, channels, 3, stride=2, padding=1)]
+        layers: list[nn.Module] = [conv_bn_relu(in_channels, channels, 3, stride=2, padding=1)]
         for out, stride in MOBILENET_V1_LAYERS:
             if depthwise:
                 layers.append(DepthwiseSeparableConv(channels, width(out), stride=stride))
@@ -92,7 +93,7 @@ class MobileNetV1(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores: ``(N, in_channels, H, W) -> (N, num_classes)``."""
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
@@ -127,11 +128,11 @@ class MobileNetV2(nn.Module):
     3504872
     """
 
-    def __init__(self, num_classes=1000, in_channels=3):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()
         num_classes = check_int("num_classes", num_classes, minimum=1)
         in_channels = check_int("in_channels", in_channels, minimum=1)
-        layers = [_conv_bn_relu6(in_channels, 32, 3, stride=2)]
+        layers: list[nn.Module] = [_conv_bn_relu6(in_channels, 32, 3, stride=2)]
         channels = 32
         for t, c, n, s in MOBILENET_V2_SETTINGS:
             for i in range(n):
@@ -153,6 +154,6 @@ def _conv_bn_relu6(in_channels: int, out_channels: int, kernel_size: int, stride
                          nn.BatchNorm2d(out_channels), nn.ReLU6(inplace=True))
 
 
-def mobilenet_v2(num_classes=1000, in_channels=3) -> MobileNetV2:
+def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3) -> MobileNetV2:
     """MobileNet v2 at width 1 (3,504,872 parameters for 1000 classes); see :class:`MobileNetV2`."""
     return MobileNetV2(num_classes=num_classes, in_channels=in_channels)

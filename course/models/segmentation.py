@@ -43,7 +43,7 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
 
 
-def _check_image(x, in_channels: int) -> torch.Tensor:
+def _check_image(x: object, in_channels: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4 or x.shape[1] != in_channels:
@@ -51,7 +51,7 @@ def _check_image(x, in_channels: int) -> torch.Tensor:
     return x
 
 
-def bilinear_kernel(channels, kernel_size) -> torch.Tensor:
+def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     """Weight ``(channels, channels, k, k)`` that makes a transposed convolution upsample bilinearly.
 
     Channel ``c`` is upsampled on its own (zero weights between channels)
@@ -127,7 +127,8 @@ class FCN(nn.Module):
     (13, torch.Size([2, 5, 50, 70]))
     """
 
-    def __init__(self, num_classes, variant="8s", in_channels=3, width=1.0, dropout=0.5, batch_norm=False):
+    def __init__(self, num_classes: int, variant: str = "8s", in_channels: int = 3, width: float = 1.0,
+                 dropout: float = 0.5, batch_norm: bool = False) -> None:
         super().__init__()
         num_classes = check_int("num_classes", num_classes, minimum=1)
         self.variant = check_choice("variant", variant, ("32s", "16s", "8s"))
@@ -141,12 +142,13 @@ class FCN(nn.Module):
         def c(channels: int) -> int:
             return scaled_channels("width", width, channels)
 
-        layers, channels = [], self.in_channels
+        layers: list[nn.Module] = []
+        channels = self.in_channels
         for v in VGG16_CONFIG:
-            if v == "M":
+            if isinstance(v, str):          # "M": a 2x2 max pool
                 layers.append(nn.MaxPool2d(2, stride=2))
             else:
-                norm = [nn.BatchNorm2d(c(v))] if batch_norm else []
+                norm: list[nn.Module] = [nn.BatchNorm2d(c(v))] if batch_norm else []
                 layers += [nn.Conv2d(channels, c(v), 3, padding=1), *norm, nn.ReLU(inplace=True)]
                 channels = c(v)
         self.features = nn.Sequential(*layers)
@@ -173,13 +175,14 @@ class FCN(nn.Module):
         for m in [*self.features, *self.classifier]:   # torchvision's VGG initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         for name in ("score_pool4", "score_pool3"):
             if hasattr(self, name):
                 nn.init.zeros_(getattr(self, name).weight)
                 nn.init.zeros_(getattr(self, name).bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         height, width = _check_image(x, self.in_channels).shape[-2:]
         x = _pad_to_multiple(x, 32)
@@ -222,7 +225,7 @@ class SegNet(nn.Module):
     torch.Size([1, 3, 45, 61])
     """
 
-    def __init__(self, num_classes, in_channels=3, base_channels=64):
+    def __init__(self, num_classes: int, in_channels: int = 3, base_channels: int = 64) -> None:
         super().__init__()
         num_classes = check_int("num_classes", num_classes, minimum=1)
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
@@ -251,10 +254,11 @@ class SegNet(nn.Module):
             self.decoder.append(stage([widths[i]] * n + [out]))
         self.classifier = nn.Conv2d(widths[0], num_classes, 3, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         _check_image(x, self.in_channels)
-        sizes, indices = [], []
+        sizes: list[torch.Size] = []
+        indices: list[torch.Tensor] = []
         for stage in self.encoder:
             x = stage(x)
             sizes.append(x.shape[-2:])
@@ -300,7 +304,8 @@ class UNet(nn.Module):
     torch.Size([2, 4, 64, 64])
     """
 
-    def __init__(self, in_channels, num_classes, base_channels=64, depth=4, batch_norm=True, bilinear=False):
+    def __init__(self, in_channels: int, num_classes: int, base_channels: int = 64, depth: int = 4,
+                 batch_norm: bool = True, bilinear: bool = False) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         num_classes = check_int("num_classes", num_classes, minimum=1)
@@ -316,6 +321,7 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for i in reversed(range(1, self.depth + 1)):
+            up: nn.Module
             if bilinear:
                 up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                    nn.Conv2d(widths[i], widths[i - 1], 1))
@@ -325,11 +331,11 @@ class UNet(nn.Module):
             self.decoder.append(_double_conv(2 * widths[i - 1], widths[i - 1], batch_norm))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class scores: ``(N, in_channels, H, W) -> (N, num_classes, H, W)``."""
         height, width = _check_image(x, self.in_channels).shape[-2:]
         x = _pad_to_multiple(x, 2**self.depth)
-        skips = []
+        skips: list[torch.Tensor] = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)
