@@ -11,6 +11,7 @@ losses, models, data, train, pretrained, viz, grading, lab.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 __version__ = "0.1.0"
 
@@ -23,7 +24,7 @@ _SUBMODULES = (
 __all__ = list(_SUBMODULES)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in _SUBMODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
@@ -31,5 +32,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'course' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_SUBMODULES))

@@ -9,11 +9,15 @@ expected and shows what was given, for example::
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 
+T = TypeVar("T")
 
-def check_int(name: str, value, *, minimum: int | None = None) -> int:
+
+def check_int(name: str, value: object, *, minimum: int | None = None) -> int:
     """Return ``value`` as an int, or raise naming ``name``.
 
     ``bool`` is rejected even though it is an ``int`` subclass (``stride=True``
@@ -27,7 +31,7 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
-def check_float(name: str, value, *, minimum: float | None = None, exclusive: bool = False) -> float:
+def check_float(name: str, value: object, *, minimum: float | None = None, exclusive: bool = False) -> float:
     """Return ``value`` as a float, or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
@@ -38,7 +42,7 @@ def check_float(name: str, value, *, minimum: float | None = None, exclusive: bo
     return value
 
 
-def check_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, int]:
+def check_pair(name: str, value: object, *, minimum: int | None = None) -> tuple[int, int]:
     """Return an ``(int, int)`` from an int or a pair, as torch's ``_pair`` does."""
     if isinstance(value, (tuple, list, torch.Size)):
         if len(value) != 2:
@@ -51,7 +55,7 @@ def check_pair(name: str, value, *, minimum: int | None = None) -> tuple[int, in
     return (v, v)
 
 
-def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
+def check_tensor(name: str, value: object, *, ndim: int | tuple[int, ...] | None = None,
                  floating: bool = False, integer: bool = False) -> torch.Tensor:
     """Return ``value`` if it is a tensor of the right rank and kind, else raise naming ``name``."""
     if not isinstance(value, torch.Tensor):
@@ -68,12 +72,13 @@ def check_tensor(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
     return value
 
 
-def check_choice(name: str, value, choices) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise naming ``name``."""
-    if value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return value
+def check_choice(name: str, value: object, choices: Iterable[T]) -> T:
+    """Return the one of ``choices`` that equals ``value``, else raise naming ``name``."""
+    options = tuple(choices)
+    for choice in options:
+        if value == choice:
+            return choice
+    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in options)}, got {value!r}")
 
 
 def check_class_indices(name: str, value: torch.Tensor, num_classes: int,
@@ -91,20 +96,20 @@ def check_class_indices(name: str, value: torch.Tensor, num_classes: int,
     return value
 
 
-def check_bool(name: str, value) -> bool:
+def check_bool(name: str, value: object) -> bool:
     """Return ``value`` if it is a bool (not 0 / 1, not a string), else raise naming ``name``."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return value
 
 
-def check_boxes(name: str, boxes, *, xyxy: bool = False) -> torch.Tensor:
+def check_boxes(name: str, boxes: object, *, xyxy: bool = False) -> torch.Tensor:
     """Return ``boxes`` if it is an ``(N, 4)`` float tensor, else raise naming ``name``.
 
     With ``xyxy=True`` also check that every box has ``x1 <= x2`` and ``y1 <= y2``
     and report the first row that does not (a NaN coordinate fails too).
     """
-    check_tensor(name, boxes, ndim=2, floating=True)
+    boxes = check_tensor(name, boxes, ndim=2, floating=True)
     if boxes.shape[1] != 4:
         raise ValueError(f"{name} must be a tensor of shape (N, 4), got shape {tuple(boxes.shape)}")
     if xyxy:

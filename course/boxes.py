@@ -27,6 +27,8 @@ tensor([[0.0500, 0.2000, 0.2500, 0.4000]])
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ._checks import check_boxes, check_choice, check_pair
@@ -90,11 +92,11 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
     return _area(check_boxes("boxes", boxes, xyxy=True))
 
 
-def _scale(image_size) -> tuple[int, int]:
+def _scale(image_size: int | Sequence[int]) -> tuple[int, int]:
     return check_pair("image_size", image_size, minimum=1)
 
 
-def normalize_boxes(boxes: torch.Tensor, image_size) -> torch.Tensor:
+def normalize_boxes(boxes: torch.Tensor, image_size: int | Sequence[int]) -> torch.Tensor:
     """Pixel ``xyxy`` boxes ``(N, 4)`` to coordinates relative to the image.
 
     ``image_size = (H, W)``; ``x`` is divided by ``W`` and ``y`` by ``H``, so a
@@ -109,7 +111,7 @@ def normalize_boxes(boxes: torch.Tensor, image_size) -> torch.Tensor:
     return boxes / boxes.new_tensor([w, h, w, h])
 
 
-def denormalize_boxes(boxes: torch.Tensor, image_size) -> torch.Tensor:
+def denormalize_boxes(boxes: torch.Tensor, image_size: int | Sequence[int]) -> torch.Tensor:
     """Relative ``xyxy`` boxes ``(N, 4)`` back to pixels: ``x * W``, ``y * H``.
 
     ``image_size = (H, W)``; the inverse of :func:`normalize_boxes`.

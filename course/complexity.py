@@ -29,6 +29,7 @@ FLOPs = 2 * mult-adds.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -55,7 +56,7 @@ _CONV_TRANSPOSE = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.
 # Closed forms for a single layer
 # --------------------------------------------------------------------------
 
-def conv_cost(kernel_size, in_channels, out_channels, feature_size) -> tuple[int, int]:
+def conv_cost(kernel_size: int, in_channels: int, out_channels: int, feature_size: int) -> tuple[int, int]:
     """Cost of a standard ``D_K x D_K`` convolution, no bias: ``(mult_adds, params)``.
 
     ``mult_adds = D_K^2 * M * N * D_F^2`` and ``params = D_K^2 * M * N``, with
@@ -75,7 +76,7 @@ def conv_cost(kernel_size, in_channels, out_channels, feature_size) -> tuple[int
     return params * d_f * d_f, params
 
 
-def on_meta(build, *args, **kwargs) -> torch.nn.Module:
+def on_meta(build: str | Callable[..., torch.nn.Module], *args: object, **kwargs: object) -> torch.nn.Module:
     """Build a network on the meta device: shapes only, no memory, no weight initialisation.
 
     ``build`` is a function returning a module (``course.models.resnet18``,
@@ -88,22 +89,25 @@ def on_meta(build, *args, **kwargs) -> torch.nn.Module:
     >>> count_parameters(vgg16), next(vgg16.parameters()).device.type
     (138357544, 'meta')
     """
+    maker: Callable[..., object]
     if isinstance(build, str):
         import torchvision
 
-        name, build = build, torchvision.models.get_model
-        args, kwargs = (name, *args), {"weights": None, **kwargs}
-    elif not callable(build):
+        maker = torchvision.models.get_model
+        args, kwargs = (build, *args), {"weights": None, **kwargs}
+    elif callable(build):
+        maker = build
+    else:
         raise TypeError(f"build must be a function returning a module, or a torchvision model name, "
                         f"got {type(build).__name__}")
     with torch.device("meta"):
-        model = build(*args, **kwargs)
+        model = maker(*args, **kwargs)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"build must return a torch.nn.Module, got {type(model).__name__}")
     return model
 
 
-def _check_multiplier(name: str, value) -> float:
+def _check_multiplier(name: str, value: object) -> float:
     value = check_float(name, value, minimum=0.0, exclusive=True)
     if value > 1.0:
         raise ValueError(f"{name} must be a number in (0, 1], got {value}")
@@ -121,8 +125,9 @@ def _scaled(name: str, multiplier: float, base_name: str, base: int) -> int:
     return scaled
 
 
-def depthwise_separable_cost(kernel_size, in_channels, out_channels, feature_size,
-                             width_multiplier=1.0, resolution_multiplier=1.0) -> tuple[int, int]:
+def depthwise_separable_cost(kernel_size: int, in_channels: int, out_channels: int, feature_size: int,
+                             width_multiplier: float = 1.0, resolution_multiplier: float = 1.0
+                             ) -> tuple[int, int]:
     r"""Cost of a depthwise separable convolution, no bias: ``(mult_adds, params)``.
 
     With width multiplier ``a`` and resolution multiplier ``r`` (MobileNet
@@ -158,7 +163,7 @@ def depthwise_separable_cost(kernel_size, in_channels, out_channels, feature_siz
     return (depthwise_params + pointwise_params) * positions, depthwise_params + pointwise_params
 
 
-def separable_cost_ratio(kernel_size, out_channels) -> float:
+def separable_cost_ratio(kernel_size: int, out_channels: int) -> float:
     """Depthwise separable cost over standard cost: ``1/N + 1/D_K^2``.
 
     It is the exact ratio of the mult-adds of :func:`depthwise_separable_cost`
@@ -176,13 +181,13 @@ def separable_cost_ratio(kernel_size, out_channels) -> float:
 # Measured on a model
 # --------------------------------------------------------------------------
 
-def _check_module(model) -> torch.nn.Module:
+def _check_module(model: object) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__} {model!r}")
     return model
 
 
-def _check_input_size(input_size) -> tuple[int, ...]:
+def _check_input_size(input_size: object) -> tuple[int, ...]:
     expected = "input_size must be a tuple of ints (batch, ...), e.g. (1, 3, 224, 224)"
     if not isinstance(input_size, (tuple, list, torch.Size)):
         raise TypeError(f"{expected}, got {type(input_size).__name__} {input_size!r}")
@@ -191,7 +196,7 @@ def _check_input_size(input_size) -> tuple[int, ...]:
     return tuple(check_int(f"input_size[{i}]", v, minimum=1) for i, v in enumerate(input_size))
 
 
-def count_parameters(model, trainable_only=False) -> int:
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (weights and biases) of ``model``.
 
     A parameter shared by several layers (tied weights) is counted once, as
@@ -215,12 +220,12 @@ class LayerCost(NamedTuple):
 
     name: str                  # as in model.named_modules()
     type: str                  # class name, e.g. "Conv2d"
-    output_shape: tuple        # including the batch dimension
+    output_shape: tuple[int, ...]  # including the batch dimension
     params: int                # the layer's own weight and bias
     mult_adds: int             # for one image
 
 
-def _layer_mult_adds(module: torch.nn.Module, inputs, output) -> int:
+def _layer_mult_adds(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
     """Multiply-adds of one call, for the whole batch."""
     if isinstance(module, _CONV_TRANSPOSE):
         # Each input element stamps a C_out/groups x kernel block into the output.
@@ -230,11 +235,13 @@ def _layer_mult_adds(module: torch.nn.Module, inputs, output) -> int:
         # Each output element is a dot product over C_in/groups x kernel inputs.
         per_element = module.in_channels // module.groups * math.prod(module.kernel_size)
         return output.numel() * per_element
-    # Linear: each output element is a dot product of length in_features.
-    return output.numel() * module.in_features
+    if isinstance(module, torch.nn.Linear):
+        # Each output element is a dot product of length in_features.
+        return output.numel() * module.in_features
+    raise TypeError(f"no mult-add count for a {type(module).__name__} layer")
 
 
-def complexity_table(model, input_size=(1, 3, 224, 224)) -> list[LayerCost]:
+def complexity_table(model: torch.nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> list[LayerCost]:
     """One :class:`LayerCost` row per call of a convolution or linear layer.
 
     Runs ``model`` once on zeros of shape ``input_size`` (``(batch, ...)``,
@@ -268,7 +275,7 @@ def complexity_table(model, input_size=(1, 3, 224, 224)) -> list[LayerCost]:
     _check_module(model)
     size = _check_input_size(input_size)
     names = {module: name for name, module in model.named_modules()}
-    first = next(model.parameters(), None)
+    first: torch.Tensor | None = next(model.parameters(), None)
     if first is None:
         first = next(model.buffers(), None)
     device = first.device if first is not None else torch.device("cpu")
@@ -276,7 +283,7 @@ def complexity_table(model, input_size=(1, 3, 224, 224)) -> list[LayerCost]:
 
     rows: list[LayerCost] = []
 
-    def hook(module, inputs, output):
+    def hook(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         rows.append(LayerCost(
             name=names[module] or "(model)",
             type=type(module).__name__,
@@ -303,7 +310,7 @@ def complexity_table(model, input_size=(1, 3, 224, 224)) -> list[LayerCost]:
     return rows
 
 
-def count_mult_adds(model, input_size=(1, 3, 224, 224)) -> int:
+def count_mult_adds(model: torch.nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> int:
     """Multiply-adds of the convolution and linear layers of ``model``, for one image.
 
     The sum of :func:`complexity_table`'s rows; see there for the formulas and
@@ -317,21 +324,21 @@ def count_mult_adds(model, input_size=(1, 3, 224, 224)) -> int:
     return sum(row.mult_adds for row in complexity_table(model, input_size))
 
 
-def format_table(rows) -> str:
+def format_table(rows: Iterable[LayerCost]) -> str:
     """Text table of :func:`complexity_table` rows, with a total line (for lectures).
 
     The total sums the rows: it leaves out batch norm parameters and counts a
     layer called twice twice, so it can differ from :func:`count_parameters`.
     """
-    rows = list(rows)
+    table = list(rows)
     header = ("layer", "type", "output shape", "params", "mult-adds")
     lines = [(r.name, r.type, str(tuple(r.output_shape)), f"{r.params:,}", f"{r.mult_adds:,}")
-             for r in rows]
-    lines.append(("total", "", "", f"{sum(r.params for r in rows):,}",
-                  f"{sum(r.mult_adds for r in rows):,}"))
+             for r in table]
+    lines.append(("total", "", "", f"{sum(r.params for r in table):,}",
+                  f"{sum(r.mult_adds for r in table):,}"))
     widths = [max(len(line[i]) for line in [header] + lines) for i in range(5)]
 
-    def fmt(line):
+    def fmt(line: Sequence[str]) -> str:
         left = [cell.ljust(w) for cell, w in zip(line[:3], widths, strict=False)]
         right = [cell.rjust(w) for cell, w in zip(line[3:], widths[3:], strict=False)]
         return "  ".join(left + right).rstrip()

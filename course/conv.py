@@ -17,6 +17,9 @@ Images are float tensors ``(N, C, H, W)``. Like torch, ``conv2d``,
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import torch
 import torch.nn.functional as F
 
@@ -38,7 +41,7 @@ _CONV_TRANSPOSE_METHODS = ("scatter", "matrix", "zero_insertion")
 # Output sizes
 # --------------------------------------------------------------------------
 
-def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> int:
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """Output length of a convolution (or pooling) along one spatial dimension.
 
     ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``
@@ -75,8 +78,8 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> int:
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_padding=0,
-                               dilation=1) -> int:
+def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
     """Output length of a transposed convolution along one spatial dimension.
 
     ``(size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``
@@ -123,30 +126,31 @@ def conv_transpose_output_size(size, kernel_size, stride=1, padding=0, output_pa
 # Private helpers: argument checks shared by the functions below
 # --------------------------------------------------------------------------
 
-def _as_batch(name, x):
+def _as_batch(name: str, x: object) -> tuple[torch.Tensor, bool]:
     """Check ``x`` is a float ``(N, C, H, W)`` batch or one ``(C, H, W)`` image.
 
     Returns the batch and whether a batch dimension was added (to remove it
     from the result again).
     """
-    check_tensor(name, x, ndim=(3, 4), floating=True)
+    x = check_tensor(name, x, ndim=(3, 4), floating=True)
     if x.dim() == 3:
         return x.unsqueeze(0), True
     return x, False
 
 
-def _check_weight(weight, x):
+def _check_weight(weight: object, x: torch.Tensor) -> torch.Tensor:
     """Check ``weight`` is a 4-D tensor of the same dtype as ``x``."""
-    check_tensor("weight", weight, ndim=4, floating=True)
+    weight = check_tensor("weight", weight, ndim=4, floating=True)
     if weight.dtype != x.dtype:
         raise TypeError(f"weight must have the dtype of x ({x.dtype}), got {weight.dtype}")
+    return weight
 
 
-def _check_bias(bias, out_channels, x):
+def _check_bias(bias: object, out_channels: int, x: torch.Tensor) -> None:
     """Check ``bias`` is None or a ``(out_channels,)`` tensor of the dtype of ``x``."""
     if bias is None:
         return
-    check_tensor("bias", bias, ndim=1, floating=True)
+    bias = check_tensor("bias", bias, ndim=1, floating=True)
     if bias.shape[0] != out_channels:
         raise ValueError(
             f"bias must have shape ({out_channels},), one value per output channel, "
@@ -156,7 +160,8 @@ def _check_bias(bias, out_channels, x):
         raise TypeError(f"bias must have the dtype of x ({x.dtype}), got {bias.dtype}")
 
 
-def _output_hw(name, hw, kernel, stride, padding, dilation):
+def _output_hw(name: str, hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+               padding: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
     """``conv_output_size`` for height and width; the error names the input ``name``."""
     try:
         return (conv_output_size(hw[0], kernel[0], stride[0], padding[0], dilation[0]),
@@ -165,11 +170,27 @@ def _output_hw(name, hw, kernel, stride, padding, dilation):
         raise ValueError(f"{name} of spatial size {tuple(hw)} is too small: {error}") from None
 
 
+def _conv_arguments(x: object, weight: object, stride: int | Sequence[int], padding: int | Sequence[int],
+                    dilation: int | Sequence[int]
+                    ) -> tuple[torch.Tensor, bool, torch.Tensor, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """The checks ``conv2d`` and ``conv_transpose2d`` share.
+
+    Returns ``x`` as a batch, whether it was one image, ``weight``, and
+    ``stride``, ``padding`` and ``dilation`` as ``(h, w)`` pairs.
+    """
+    x, unbatched = _as_batch("x", x)
+    weight = _check_weight(weight, x)
+    return (x, unbatched, weight, check_pair("stride", stride, minimum=1),
+            check_pair("padding", padding, minimum=0), check_pair("dilation", dilation, minimum=1))
+
+
 # --------------------------------------------------------------------------
 # Convolution
 # --------------------------------------------------------------------------
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+           dilation: int | Sequence[int] = 1, groups: int = 1) -> torch.Tensor:
     """2-D convolution written as im2col + matrix multiply; equals ``F.conv2d``.
 
     Shapes: ``x`` ``(N, C_in, H, W)`` (or ``(C_in, H, W)``), ``weight``
@@ -202,11 +223,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv2d(x, w, stride=2).shape
         torch.Size([1, 8, 15, 15])
     """
-    x, unbatched = _as_batch("x", x)
-    _check_weight(weight, x)
-    stride = check_pair("stride", stride, minimum=1)
-    padding = check_pair("padding", padding, minimum=0)
-    dilation = check_pair("dilation", dilation, minimum=1)
+    x, unbatched, weight, stride, padding, dilation = _conv_arguments(x, weight, stride, padding, dilation)
     groups = check_int("groups", groups, minimum=1)
 
     N, C_in, H, W = x.shape
@@ -241,7 +258,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out[0] if unbatched else out
 
 
-def convolution_matrix(weight, input_size, stride=1, padding=0, dilation=1):
+def convolution_matrix(weight: torch.Tensor, input_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+                       padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1) -> torch.Tensor:
     """The convolution as one dense matrix ``M``.
 
     Shapes: ``weight`` ``(C_out, C_in, kH, kW)``, ``input_size`` ``(H, W)``
@@ -295,8 +313,10 @@ def convolution_matrix(weight, input_size, stride=1, padding=0, dilation=1):
 # Transposed convolution
 # --------------------------------------------------------------------------
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1,
-                     method="scatter"):
+def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                     output_padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
+                     method: str = "scatter") -> torch.Tensor:
     """Transposed convolution (learnable upsampling); equals ``F.conv_transpose2d`` (groups=1).
 
     Shapes: ``x`` ``(N, C_in, H, W)`` (or ``(C_in, H, W)``), ``weight``
@@ -332,12 +352,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                   [ 3.,  3.,  7.,  4.,  4.],
                   [ 3.,  3.,  7.,  4.,  4.]]]])
     """
-    x, unbatched = _as_batch("x", x)
-    _check_weight(weight, x)
-    stride = check_pair("stride", stride, minimum=1)
-    padding = check_pair("padding", padding, minimum=0)
+    x, unbatched, weight, stride, padding, dilation = _conv_arguments(x, weight, stride, padding, dilation)
     output_padding = check_pair("output_padding", output_padding, minimum=0)
-    dilation = check_pair("dilation", dilation, minimum=1)
     check_choice("method", method, _CONV_TRANSPOSE_METHODS)
 
     N, C_in, H, W = x.shape
@@ -365,7 +381,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return out[0] if unbatched else out
 
 
-def _conv_transpose_scatter(x, weight, stride, padding, dilation, out_hw):
+def _conv_transpose_scatter(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                            padding: tuple[int, int], dilation: tuple[int, int],
+                            out_hw: tuple[int, int]) -> torch.Tensor:
     """Every input pixel stamps the kernel, scaled by its value, into the output."""
     N, C_in, H, W = x.shape
     C_out, kH, kW = weight.shape[1:]
@@ -386,7 +404,9 @@ def _conv_transpose_scatter(x, weight, stride, padding, dilation, out_hw):
     return full[:, :, pH:pH + H_out, pW:pW + W_out]
 
 
-def _conv_transpose_matrix(x, weight, stride, padding, dilation, out_hw):
+def _conv_transpose_matrix(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                           padding: tuple[int, int], dilation: tuple[int, int],
+                           out_hw: tuple[int, int]) -> torch.Tensor:
     """Multiply by the convolution matrix of the forward convolution (not by its transpose)."""
     N, C_in, H, W = x.shape
     C_out, kH, kW = weight.shape[1:]
@@ -408,7 +428,9 @@ def _conv_transpose_matrix(x, weight, stride, padding, dilation, out_hw):
     return out.view(N, C_out, H_out, W_out)
 
 
-def _conv_transpose_zero_insertion(x, weight, stride, padding, output_padding, dilation):
+def _conv_transpose_zero_insertion(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                                   padding: tuple[int, int], output_padding: tuple[int, int],
+                                   dilation: tuple[int, int]) -> torch.Tensor:
     """Insert zeros, pad, and convolve with the flipped kernel."""
     N, C_in, H, W = x.shape
     C_out, kH, kW = weight.shape[1:]
@@ -434,8 +456,33 @@ def _conv_transpose_zero_insertion(x, weight, stride, padding, output_padding, d
 # --------------------------------------------------------------------------
 # Max pooling
 # --------------------------------------------------------------------------
+# The overloads only tell a type checker that return_indices=True gives a pair.
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
+@overload
+def max_pool2d(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = ...,
+               padding: int | Sequence[int] = ..., return_indices: Literal[False] = ...) -> torch.Tensor: ...
+
+
+@overload
+def max_pool2d(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = ...,
+               padding: int | Sequence[int] = ..., *, return_indices: Literal[True]
+               ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def max_pool2d(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
+               padding: int | Sequence[int], return_indices: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def max_pool2d(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = ...,
+               padding: int | Sequence[int] = ..., return_indices: bool = ...
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def max_pool2d(x: torch.Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, return_indices: bool = False
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Max pooling; equals ``F.max_pool2d``, indices included.
 
     Shapes: ``x`` float ``(N, C, H, W)`` (or ``(C, H, W)``) -> values

@@ -63,6 +63,7 @@ tensor([[ 2.,  1., 12., 21.]])
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -87,8 +88,8 @@ def _check_same_length(name1: str, tensor1: torch.Tensor, name2: str, tensor2: t
                          f"got {len(tensor1)} {name1} and {len(tensor2)} {name2}")
 
 
-def _check_scores(scores, boxes: torch.Tensor) -> torch.Tensor:
-    check_tensor("scores", scores, ndim=1, floating=True)
+def _check_scores(scores: object, boxes: torch.Tensor) -> torch.Tensor:
+    scores = check_tensor("scores", scores, ndim=1, floating=True)
     _check_same_length("boxes", boxes, "scores", scores)
     nan = torch.isnan(scores)
     if nan.any():
@@ -97,11 +98,11 @@ def _check_scores(scores, boxes: torch.Tensor) -> torch.Tensor:
     return scores
 
 
-def _check_iou_threshold(iou_threshold) -> float:
-    iou_threshold = check_float("iou_threshold", iou_threshold)
-    if not 0.0 <= iou_threshold <= 1.0:          # also rejects nan
-        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold}")
-    return iou_threshold
+def _check_iou_threshold(iou_threshold: object) -> float:
+    threshold = check_float("iou_threshold", iou_threshold)
+    if not 0.0 <= threshold <= 1.0:          # also rejects nan
+        raise ValueError(f"iou_threshold must be a number in [0, 1], got {threshold}")
+    return threshold
 
 
 def _check_positive_size(name: str, boxes: torch.Tensor) -> torch.Tensor:
@@ -115,18 +116,19 @@ def _check_positive_size(name: str, boxes: torch.Tensor) -> torch.Tensor:
     return boxes
 
 
-def _check_weights(weights) -> tuple[float, float, float, float]:
+def _check_weights(weights: object) -> tuple[float, float, float, float]:
     if not isinstance(weights, (tuple, list)) or len(weights) != 4:
         raise TypeError(f"weights must be a tuple of 4 positive numbers (w_x, w_y, w_w, w_h), "
                         f"got {type(weights).__name__} {weights!r}")
-    checked = tuple(check_float(f"weights[{i}]", w, minimum=0.0, exclusive=True) for i, w in enumerate(weights))
-    for i, w in enumerate(checked):
+    w_x, w_y, w_w, w_h = (check_float(f"weights[{i}]", w, minimum=0.0, exclusive=True)
+                          for i, w in enumerate(weights))
+    for i, w in enumerate((w_x, w_y, w_w, w_h)):
         if not math.isfinite(w):
             raise ValueError(f"weights[{i}] must be a finite number > 0.0, got {w}")
-    return checked
+    return w_x, w_y, w_w, w_h
 
 
-def _centre_size(boxes: torch.Tensor):
+def _centre_size(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``xyxy`` -> centre x, centre y, width, height, each ``(N,)``.
 
     Computed as torchvision's ``BoxCoder`` does (``x1 + w / 2``; not
@@ -237,7 +239,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
 # --------------------------------------------------------------------------
 
 def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor,
-                 weights=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+                 weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
     """Regression targets of ``boxes`` relative to ``anchors``: ``(N, 4)`` and ``(N, 4)`` to ``(N, 4)``.
 
     Row ``i`` encodes ``boxes[i]`` against ``anchors[i]`` (both ``xyxy``, with
@@ -281,7 +283,7 @@ def encode_boxes(boxes: torch.Tensor, anchors: torch.Tensor,
 
 
 def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor,
-                 weights=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+                 weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
     """Boxes ``xyxy`` from offsets ``deltas`` relative to ``anchors``: ``(N, 4)`` and ``(N, 4)`` to ``(N, 4)``.
 
     The inverse of :func:`encode_boxes`: row ``i`` moves and resizes
@@ -347,7 +349,7 @@ def decode_boxes(deltas: torch.Tensor, anchors: torch.Tensor,
 __all__ += ["cell_anchors", "grid_anchors", "match_anchors", "anchor_targets", "postprocess_detections"]
 
 
-def _check_positive_numbers(name: str, values) -> tuple[float, ...]:
+def _check_positive_numbers(name: str, values: object) -> tuple[float, ...]:
     """A non-empty tuple or list of finite numbers > 0, e.g. anchor sizes."""
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = (values,)
@@ -360,7 +362,8 @@ def _check_positive_numbers(name: str, values) -> tuple[float, ...]:
     return checked
 
 
-def cell_anchors(sizes, aspect_ratios=(1.0,), dtype=torch.float32) -> torch.Tensor:
+def cell_anchors(sizes: float | Sequence[float], aspect_ratios: float | Sequence[float] = (1.0,),
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The anchors of one grid cell, centred on ``(0, 0)``: ``(A, 4)`` xyxy, ``A = len(aspect_ratios) * len(sizes)``.
 
     An anchor of size ``s`` and aspect ratio ``r = h / w`` (height over width,
@@ -390,8 +393,9 @@ def cell_anchors(sizes, aspect_ratios=(1.0,), dtype=torch.float32) -> torch.Tens
     return (torch.stack([-w, -h, w, h], dim=1) / 2).to(dtype)
 
 
-def grid_anchors(feature_size, image_size, sizes, aspect_ratios=(1.0,), *, offset: float = 0.5,
-                 dtype=torch.float32) -> torch.Tensor:
+def grid_anchors(feature_size: int | Sequence[int], image_size: int | Sequence[int], sizes: float | Sequence[float],
+                 aspect_ratios: float | Sequence[float] = (1.0,), *, offset: float = 0.5,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Anchors at every position of an ``(H_f, W_f)`` feature map over an ``(H, W)`` image: ``(H_f * W_f * A, 4)`` xyxy.
 
     Feature-map position ``(i, j)`` (row, column) looks at the image around
@@ -498,7 +502,8 @@ def match_anchors(anchors: torch.Tensor, gt_boxes: torch.Tensor, iou_threshold: 
 
 
 def anchor_targets(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torch.Tensor,
-                   iou_threshold: float = 0.5, weights=(1.0, 1.0, 1.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+                   iou_threshold: float = 0.5, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """What a single-shot detector should predict at each anchor: ``(labels (A,) int64, deltas (A, 4))``.
 
     ``gt_labels`` ``(G,)`` integer classes ``>= 1`` of ``gt_boxes`` ``(G, 4)``.
@@ -536,8 +541,8 @@ def anchor_targets(anchors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: tor
 
 def postprocess_detections(scores: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, *,
                            score_threshold: float = 0.05, iou_threshold: float = 0.45, top_k: int = 100,
-                           candidates_per_class: int = 200, image_size=None,
-                           weights=(1.0, 1.0, 1.0, 1.0)) -> dict[str, torch.Tensor]:
+                           candidates_per_class: int = 200, image_size: int | Sequence[int] | None = None,
+                           weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> dict[str, torch.Tensor]:
     """From one image's per-anchor predictions to a short list of detections (SSD's post-processing).
 
     ``scores`` ``(A, C + 1)``: class probabilities of each anchor (for

@@ -50,6 +50,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
+from collections.abc import Iterator, Sequence
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -62,16 +64,19 @@ __all__ = [
     "normalize_maps", "pointing_game", "rank_correlation", "cascading_randomization",
 ]
 
+# None (each image's predicted class), an int, a list of ints or an (N,) integer tensor.
+ClassIndex = Union[int, Sequence[int], torch.Tensor, None]
+
 
 # --------------------------------------------------------------------------- argument checks
 
-def _check_model(model) -> nn.Module:
+def _check_model(model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
 
 
-def _check_images(x) -> torch.Tensor:
+def _check_images(x: object) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor of images (N, C, H, W), got {type(x).__name__}")
     if x.dim() != 4:
@@ -83,7 +88,7 @@ def _check_images(x) -> torch.Tensor:
     return x
 
 
-def _check_layer(model: nn.Module, layer, name: str) -> nn.Module:
+def _check_layer(model: nn.Module, layer: object, name: str) -> nn.Module:
     if not isinstance(layer, nn.Module):
         raise TypeError(f"{name} must be an nn.Module inside model (such as model.features[-1]), "
                         f"got {type(layer).__name__}")
@@ -93,7 +98,7 @@ def _check_layer(model: nn.Module, layer, name: str) -> nn.Module:
     return layer
 
 
-def _class_indices(class_idx, scores: torch.Tensor) -> torch.Tensor:
+def _class_indices(class_idx: object, scores: torch.Tensor) -> torch.Tensor:
     """``class_idx`` as an ``(N,)`` int64 tensor of classes in ``[0, num_classes)``."""
     n, num_classes = scores.shape
     if class_idx is None:
@@ -123,7 +128,7 @@ def _class_indices(class_idx, scores: torch.Tensor) -> torch.Tensor:
     return idx
 
 
-def _check_scores(scores, x: torch.Tensor) -> torch.Tensor:
+def _check_scores(scores: object, x: torch.Tensor) -> torch.Tensor:
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != x.shape[0]:
         got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise ValueError(f"model must return class scores of shape (N, num_classes) = ({x.shape[0]}, ...) "
@@ -139,7 +144,7 @@ def _selected(scores: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- running the model
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module):
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode; afterwards restore each submodule's own ``training`` flag."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
@@ -150,7 +155,8 @@ def _eval_mode(model: nn.Module):
             module.training = training
 
 
-def _run(model: nn.Module, x: torch.Tensor, layer: nn.Module | None, name: str, *, track: bool):
+def _run(model: nn.Module, x: torch.Tensor, layer: nn.Module, name: str, *,
+         track: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model(x)`` and catch the output ``A`` of ``layer``; return ``(scores, A)``.
 
     A forward hook (removed before returning) records ``A``. With ``track``,
@@ -162,7 +168,7 @@ def _run(model: nn.Module, x: torch.Tensor, layer: nn.Module | None, name: str, 
     """
     caught: list[torch.Tensor] = []
 
-    def hook(module, inputs, output):
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: object) -> torch.Tensor | None:
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"{name} must output a tensor, got {type(output).__name__}")
         if caught:
@@ -175,16 +181,15 @@ def _run(model: nn.Module, x: torch.Tensor, layer: nn.Module | None, name: str, 
         caught.append(output.detach().clone())
         return None
 
-    handle = layer.register_forward_hook(hook) if layer is not None else None
+    handle = layer.register_forward_hook(hook)
     try:
         scores = model(x)
     finally:
-        if handle is not None:
-            handle.remove()
-    _check_scores(scores, x)
-    if layer is not None and not caught:
+        handle.remove()
+    scores = _check_scores(scores, x)
+    if not caught:
         raise ValueError(f"{name} was not called in model's forward pass: pick a layer the input goes through")
-    return scores, (caught[0] if caught else None)
+    return scores, caught[0]
 
 
 def _check_feature_map(a: torch.Tensor, name: str) -> torch.Tensor:
@@ -193,7 +198,7 @@ def _check_feature_map(a: torch.Tensor, name: str) -> torch.Tensor:
     return a
 
 
-def _upsample(maps: torch.Tensor, size) -> torch.Tensor:
+def _upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear upsampling (``align_corners=False``) of ``(N, h, w)`` maps to ``size = (H, W)``."""
     return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
@@ -218,7 +223,7 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- looking inside
 
-def feature_maps(model, x, layer) -> torch.Tensor:
+def feature_maps(model: nn.Module, x: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     """The output of ``layer`` when ``model`` runs on ``x``: usually ``(N, K, h, w)`` feature maps.
 
     A forward hook on ``layer`` records its output during ``model(x)`` (in
@@ -237,7 +242,7 @@ def feature_maps(model, x, layer) -> torch.Tensor:
     return a
 
 
-def first_layer_filters(model) -> torch.Tensor:
+def first_layer_filters(model: nn.Module) -> torch.Tensor:
     """The weights ``(C_out, C_in, kH, kW)`` of the first ``nn.Conv2d`` in ``model`` (a detached copy).
 
     "First" is the order of ``model.modules()``, which is the order of
@@ -257,7 +262,7 @@ def first_layer_filters(model) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- gradient and occlusion maps
 
-def saliency(model, x, class_idx=None) -> torch.Tensor:
+def saliency(model: nn.Module, x: torch.Tensor, class_idx: ClassIndex = None) -> torch.Tensor:
     """Gradient saliency: ``M[n, i, j] = max_channels |d y_c / d x[n, :, i, j]|``, shape ``(N, H, W)``.
 
     Simonyan et al. (2014): how much a small change of each pixel changes the
@@ -296,7 +301,7 @@ def _positions(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-def _check_fill(fill, x: torch.Tensor) -> torch.Tensor:
+def _check_fill(fill: object, x: torch.Tensor) -> torch.Tensor:
     n, c = x.shape[:2]
     if isinstance(fill, torch.Tensor):
         fill = fill.detach().to(device=x.device, dtype=x.dtype)
@@ -311,7 +316,9 @@ def _check_fill(fill, x: torch.Tensor) -> torch.Tensor:
     return torch.tensor(check_float("fill", fill), dtype=x.dtype, device=x.device).view(1, 1, 1, 1)
 
 
-def occlusion(model, x, class_idx=None, patch=8, stride=4, fill=0.0, batch_size: int = 256) -> torch.Tensor:
+def occlusion(model: nn.Module, x: torch.Tensor, class_idx: ClassIndex = None, patch: int | Sequence[int] = 8,
+              stride: int | Sequence[int] = 4, fill: float | torch.Tensor = 0.0,
+              batch_size: int = 256) -> torch.Tensor:
     """Occlusion sensitivity: how much ``y_c`` drops when a patch of the image is covered; ``(N, H, W)``.
 
     Zeiler & Fergus (2014). A ``patch`` (``ph x pw``) of every channel is set
@@ -389,7 +396,8 @@ def _last_linear(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
-def cam(model, x, class_idx=None, *, target_layer=None, linear=None, normalize: bool = True) -> torch.Tensor:
+def cam(model: nn.Module, x: torch.Tensor, class_idx: ClassIndex = None, *, target_layer: nn.Module | None = None,
+        linear: nn.Linear | None = None, normalize: bool = True) -> torch.Tensor:
     """Class activation map (Zhou et al. 2016) of a network that ends in global average pooling.
 
     The model must compute ``y = W mean_ij A[:, :, i, j] + b``: the feature maps
@@ -424,14 +432,14 @@ def cam(model, x, class_idx=None, *, target_layer=None, linear=None, normalize: 
             raise ValueError("target_layer must be given: model has no .features module "
                              "(pass the layer whose output is globally average-pooled)")
     _check_layer(model, target_layer, "target_layer")
-    linear = _last_linear(model) if linear is None else _check_layer(model, linear, "linear")
-    if not isinstance(linear, nn.Linear):
-        raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+    final = _last_linear(model) if linear is None else _check_layer(model, linear, "linear")
+    if not isinstance(final, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear, got {type(final).__name__}")
     check_bool("normalize", normalize)
     with _eval_mode(model), torch.no_grad():
         scores, a = _run(model, x, target_layer, "target_layer", track=False)
         _check_feature_map(a, "target_layer")
-        weight, bias = linear.weight, linear.bias
+        weight, bias = final.weight, final.bias
         if weight.shape != (scores.shape[1], a.shape[1]):
             raise ValueError(f"model must end in global average pooling of target_layer and linear for CAM: "
                              f"linear must map the {a.shape[1]} channels of target_layer to the {scores.shape[1]} "
@@ -449,7 +457,7 @@ def cam(model, x, class_idx=None, *, target_layer=None, linear=None, normalize: 
     return normalize_maps(_upsample(F.relu(raw), x.shape[-2:]))
 
 
-def grad_cam(model, x, target_layer, class_idx=None) -> torch.Tensor:
+def grad_cam(model: nn.Module, x: torch.Tensor, target_layer: nn.Module, class_idx: ClassIndex = None) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): where ``target_layer``'s features raise the score ``y_c``; ``(N, H, W)``.
 
     With ``A`` (N, K, h, w) the output of ``target_layer`` and ``y_c`` the
@@ -491,7 +499,7 @@ def grad_cam(model, x, target_layer, class_idx=None) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- checking the maps
 
-def _check_maps(name: str, maps) -> torch.Tensor:
+def _check_maps(name: str, maps: object) -> torch.Tensor:
     if not isinstance(maps, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor (N, H, W), got {type(maps).__name__}")
     if maps.dim() != 3:
@@ -499,7 +507,7 @@ def _check_maps(name: str, maps) -> torch.Tensor:
     return maps
 
 
-def pointing_game(maps, masks, tolerance: float = 0) -> torch.Tensor:
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
     """Does each map's maximum fall on the object? ``(N,)`` bool.
 
     Zhang et al. (2016): a hit when the pixel where ``maps[n]`` is largest
@@ -542,7 +550,7 @@ def _average_ranks(values: torch.Tensor) -> torch.Tensor:
     return (last - (counts.to(torch.float64) - 1) / 2)[inverse]
 
 
-def rank_correlation(a, b) -> torch.Tensor:
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman's rank correlation between ``a[n]`` and ``b[n]`` over all pixels; ``(N,)`` float64.
 
     Each map is flattened and its values replaced by their ranks (ties share
@@ -570,7 +578,8 @@ def rank_correlation(a, b) -> torch.Tensor:
     return out
 
 
-def cascading_randomization(model, layers=None, seed: int = 0) -> list[tuple[str, nn.Module]]:
+def cascading_randomization(model: nn.Module, layers: Sequence[str] | None = None,
+                            seed: int = 0) -> list[tuple[str, nn.Module]]:
     """Copies of ``model`` with its layers re-initialised one more at a time, from the top down.
 
     The model-parameter randomisation test of Adebayo et al. (2018): a map
@@ -615,13 +624,15 @@ def cascading_randomization(model, layers=None, seed: int = 0) -> list[tuple[str
         if not callable(getattr(named[name], "reset_parameters", None)):
             raise ValueError(f"layers must name modules with a reset_parameters() method, got {name!r} "
                              f"({type(named[name]).__name__})")
-    copies = []
+    copies: list[tuple[str, nn.Module]] = []
     for k in range(1, len(layers) + 1):
         copied = copy.deepcopy(model)
         modules = dict(copied.named_modules())
         for j, name in enumerate(layers[:k]):
             with torch.random.fork_rng(devices=[]), torch.no_grad():
                 torch.manual_seed(seed + j)
-                modules[name].reset_parameters()
+                reset = getattr(modules[name], "reset_parameters", None)     # a method: checked above
+                if callable(reset):
+                    reset()
         copies.append((layers[k - 1], copied))
     return copies

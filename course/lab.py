@@ -56,7 +56,7 @@ REPORTED_PACKAGES = ("convseg-course", "torch", "torchvision", "matplotlib", "ip
                      "scikit-learn", "nbgrader")
 
 
-def environment_report() -> dict:
+def environment_report() -> dict[str, str | int]:
     """What the course runs on: versions, the device, threads, and the offline data.
 
     Returns ``{"python": ..., "<package>": version or "missing", ...,
@@ -69,7 +69,7 @@ def environment_report() -> dict:
     """
     import torch
 
-    report = {"python": platform.python_version()}
+    report: dict[str, str | int] = {"python": platform.python_version()}
     for package in REPORTED_PACKAGES:
         try:
             report[package] = metadata.version(package)

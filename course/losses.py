@@ -20,7 +20,8 @@ from ._checks import check_class_indices, check_float, check_int, check_tensor
 __all__ = ["pixel_cross_entropy", "soft_dice_loss"]
 
 
-def pixel_cross_entropy(logits, target, weight=None, ignore_index: int = -100) -> torch.Tensor:
+def pixel_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                        ignore_index: int = -100) -> torch.Tensor:
     """Pixel-wise cross-entropy, averaged over the pixels: equals ``F.cross_entropy``.
 
     For one pixel with scores ``z`` and true class ``t``, the softmax gives
@@ -82,7 +83,7 @@ def pixel_cross_entropy(logits, target, weight=None, ignore_index: int = -100) -
     return torch.where(nonzero, loss, torch.full_like(loss, float("nan")))
 
 
-def soft_dice_loss(probs, target, squared: bool = True, eps: float = 0.0) -> torch.Tensor:
+def soft_dice_loss(probs: torch.Tensor, target: torch.Tensor, squared: bool = True, eps: float = 0.0) -> torch.Tensor:
     """Soft Dice loss: ``1 - mean over classes of the soft Dice``, over the whole batch.
 
     With ``p`` the predicted probabilities and ``y`` the one-hot target of

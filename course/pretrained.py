@@ -28,6 +28,7 @@ torch.Size([2, 64, 7, 7])
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -39,10 +40,11 @@ __all__ = ["DigitsCNN", "WEIGHTS_DIR", "available_pretrained", "pretrained_info"
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-_ARCHITECTURES = {}
+_ARCHITECTURES: dict[str, type[nn.Module]] = {}
+_Network = TypeVar("_Network", bound=type[nn.Module])
 
 
-def _register(cls):
+def _register(cls: _Network) -> _Network:
     _ARCHITECTURES[cls.__name__] = cls
     return cls
 
@@ -77,7 +79,7 @@ class DigitsCNN(nn.Module):
     torch.Size([3, 5])
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16) -> None:
         super().__init__()
         from .models import conv_bn_relu
 
@@ -101,7 +103,7 @@ class DigitsCNN(nn.Module):
             raise ValueError(f"x must be a batch of images (N, {self.in_channels}, H, W), got {got}")
         return self.classifier(self.features(x))
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, int]:
         """The constructor arguments, to rebuild the same architecture."""
         return {"num_classes": self.num_classes, "in_channels": self.in_channels, "width": self.width}
 
@@ -122,12 +124,12 @@ def _path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
-def _load_file(name: str, map_location) -> dict:
+def _load_file(name: str, map_location: str | torch.device) -> dict[str, Any]:
     # weights_only=True: only tensors and plain containers are unpickled, never code.
     return torch.load(_path(name), map_location=map_location, weights_only=True)
 
 
-def pretrained_info(name: str = "digits_cnn") -> dict:
+def pretrained_info(name: str = "digits_cnn") -> dict[str, Any]:
     """The metadata stored with the weights ``name``: architecture, data, training, accuracy.
 
     Keys include ``architecture``, ``config`` (constructor arguments),
@@ -137,7 +139,7 @@ def pretrained_info(name: str = "digits_cnn") -> dict:
     return dict(_load_file(name, "cpu")["metadata"])
 
 
-def load_pretrained(name: str = "digits_cnn", map_location="cpu") -> nn.Module:
+def load_pretrained(name: str = "digits_cnn", map_location: str | torch.device = "cpu") -> nn.Module:
     """Build the network ``name`` and load its shipped weights; in eval mode.
 
     Reads ``course/weights/<name>.pt`` from the installed package with
@@ -157,11 +159,13 @@ def load_pretrained(name: str = "digits_cnn", map_location="cpu") -> nn.Module:
     model = _ARCHITECTURES[metadata["architecture"]](**metadata["config"])
     model.load_state_dict(data["state_dict"])
     model.to(next(iter(data["state_dict"].values())).device)
-    model.pretrained_info = dict(metadata)
+    # A plain attribute; nn.Module's annotation of __setattr__ only knows tensors and modules.
+    model.pretrained_info = dict(metadata)  # type: ignore[assignment]
     return model.eval()
 
 
-def save_pretrained(model: nn.Module, name: str, metadata: dict, directory: Path | str | None = None) -> Path:
+def save_pretrained(model: nn.Module, name: str, metadata: dict[str, Any],
+                    directory: Path | str | None = None) -> Path:
     """Write ``{"state_dict", "metadata"}`` to ``<directory>/<name>.pt`` (used by ``scripts/pretrain_backbone.py``).
 
     The state dict is saved as float32 on the CPU; ``metadata`` must hold
@@ -169,13 +173,14 @@ def save_pretrained(model: nn.Module, name: str, metadata: dict, directory: Path
     ``torch.load(weights_only=True)`` can read it back. ``architecture`` and
     ``config`` are filled in from the model.
     """
-    if type(model).__name__ not in _ARCHITECTURES:
+    config = getattr(model, "config", None)          # the registered networks have one
+    if type(model).__name__ not in _ARCHITECTURES or not callable(config):
         raise TypeError(f"model must be one of {', '.join(_ARCHITECTURES)}, got {type(model).__name__}")
     directory = WEIGHTS_DIR if directory is None else Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
              for k, v in model.state_dict().items()}
-    metadata = {"architecture": type(model).__name__, "config": model.config(), **metadata}
+    metadata = {"architecture": type(model).__name__, "config": config(), **metadata}
     path = directory / f"{name}.pt"
     torch.save({"state_dict": state, "metadata": metadata}, path)
     return path

@@ -46,8 +46,9 @@ from __future__ import annotations
 import contextlib
 import html
 import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -55,12 +56,18 @@ from torch.nn import functional as F
 
 from ._checks import check_choice, check_int
 
+if TYPE_CHECKING:
+    import torch.fx
+    from torch.fx.node import Argument, Target
+
+_Number = TypeVar("_Number", int, float)
+
 __all__ = ["LayerRow", "ReceptiveField", "effective_receptive_field", "fraction_inside", "receptive_field"]
 
 
 # --------------------------------------------------------------------------- results
 
-def _one_value(owner: str, what: str, pair):
+def _one_value(owner: str, what: str, pair: tuple[_Number, _Number]) -> _Number:
     """``pair[0]`` when height and width agree, else a ValueError naming both values."""
     height, width = pair
     if height != width:
@@ -69,16 +76,16 @@ def _one_value(owner: str, what: str, pair):
     return height
 
 
-def _pair_of(value):
+def _pair_of(value: object) -> tuple[Any, Any]:
     """An ``(h, w)`` pair from an int / float or a pair (so square values can be given as one number)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"expected a number or a (height, width) pair, got {value!r}")
-        return tuple(value)
+        return (value[0], value[1])
     return (value, value)
 
 
-def _show(value, sep: str = "x") -> str:
+def _show(value: object, sep: str = "x") -> str:
     """``7`` when both axes agree, ``7x13`` (height x width) when not; ``-`` for None."""
     if value is None:
         return "-"
@@ -113,7 +120,7 @@ class LayerRow:
     padding: int | tuple[int, int] | None = None
     dilation: int | tuple[int, int] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("size_hw", "stride_hw", "start_hw"):
             object.__setattr__(self, name, _pair_of(getattr(self, name)))
 
@@ -157,7 +164,7 @@ class ReceptiveField:
     output_shape: tuple[int, ...]
     layers: list[LayerRow] = field(repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("size_hw", "stride_hw", "start_hw"):
             object.__setattr__(self, name, _pair_of(getattr(self, name)))
 
@@ -203,7 +210,7 @@ class ReceptiveField:
         return (top, left, top + size_h - 1, left + size_w - 1)
 
     def _cells(self) -> list[tuple[str, ...]]:
-        cells = [("input", "", "", "", "", "", str(self.input_size), "1", "1", "0.0")]
+        cells: list[tuple[str, ...]] = [("input", "", "", "", "", "", str(self.input_size), "1", "1", "0.0")]
         for row in self.layers:
             cells.append((row.name, row.type, _show(row.kernel_size), _show(row.layer_stride),
                           _show(row.padding), _show(row.dilation), str(row.shape),
@@ -271,6 +278,9 @@ def _union(fields: list[_Field], layer: str, axis: str = "") -> _Field:
 
 # --------------------------------------------------------------------------- what each layer does
 
+_Shapes = dict["torch.fx.Node", "tuple[int, ...] | None"]
+"""Output shape of every traced node (None for values that are not tensors)."""
+
 class _Op(NamedTuple):
     """A layer's geometry: a window with ``(h, w)`` pairs k, s, p, d, or pointwise (``kernel_size is None``)."""
 
@@ -281,9 +291,12 @@ class _Op(NamedTuple):
 
     def along(self, axis: int) -> tuple[int, int, int, int]:
         """``(k, s, p, d)`` along axis 0 (height) or 1 (width)."""
-        return self.kernel_size[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
+        k, s, p, d = self
+        if k is None or s is None or p is None or d is None:
+            raise ValueError("a pointwise layer has no window")
+        return k[axis], s[axis], p[axis], d[axis]
 
-    def shown(self) -> tuple:
+    def shown(self) -> tuple[int | tuple[int, int] | None, ...]:
         """The parameters as the table shows them: an int when square, an ``(h, w)`` pair when not."""
         return tuple(None if v is None else (v[0] if v[0] == v[1] else v) for v in self)
 
@@ -318,44 +331,47 @@ _POINTWISE_METHODS = {
 _CONCATENATIONS = {torch.cat, torch.concat, torch.concatenate}
 
 
-def _pair(layer: str, what: str, value) -> tuple[int, int]:
+def _pair(layer: str, what: str, value: int | Sequence[int]) -> tuple[int, int]:
     """``(h, w)`` from an int or a pair (torch accepts both for every window argument)."""
     if isinstance(value, int):
         return (value, value)
     value = tuple(value)
     if len(value) == 1:
-        return (int(value[0]),) * 2
+        return int(value[0]), int(value[0])
     if len(value) != 2:
         raise ValueError(f"layer {layer} has {what}={value}: expected an int or a (height, width) pair")
     return int(value[0]), int(value[1])
 
 
-def _arguments(node, names: tuple[str, ...], **defaults) -> dict:
+def _arguments(node: torch.fx.Node, names: tuple[str, ...], **defaults: object) -> dict[str, Any]:
     """The arguments of a traced call by name: positional, then keyword, then defaults."""
-    values = dict(defaults)
+    values: dict[str, Any] = dict(defaults)
     values.update(zip(names, node.args, strict=False))
     values.update(node.kwargs)
     return values
 
 
-def _window_op(layer: str, kernel_size, stride, padding, dilation=1) -> _Op:
+def _window_op(layer: str, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
+               padding: int | Sequence[int] | str, dilation: int | Sequence[int] = 1) -> _Op:
     k = _pair(layer, "kernel_size", kernel_size)
     s = k if stride is None or stride == () or stride == [] else _pair(layer, "stride", stride)
     d = _pair(layer, "dilation", dilation)
     if padding == "valid":
         p = (0, 0)
     elif padding == "same":  # PyTorch pads d*(k-1) in total, the smaller half first
-        p = tuple(d_ * (k_ - 1) // 2 for k_, d_ in zip(k, d, strict=True))
+        p = (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2)
+    elif isinstance(padding, str):
+        raise ValueError(f"layer {layer} has padding={padding!r}: expected 'valid', 'same', an int or a pair")
     else:
         p = _pair(layer, "padding", padding)
     return _Op(k, s, p, d)
 
 
-def _describe(graph_module, node) -> tuple[str, str]:
+def _describe(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> tuple[str, str]:
     """``(name, type)`` of a node, as shown in the table and in error messages."""
     if node.op == "call_module":
-        return node.target, type(graph_module.get_submodule(node.target)).__name__
-    kind = node.target if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
+        return str(node.target), type(graph_module.get_submodule(str(node.target))).__name__
+    kind = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
     stack = node.meta.get("nn_module_stack") or {}
     owner = list(stack.values())[-1][0] if stack else ""
     return (f"{owner}.{node.name}" if owner else node.name), kind
@@ -371,12 +387,12 @@ def _unsupported(name: str, kind: str, why: str = "") -> ValueError:
         "image and there is no finite receptive field to compute")
 
 
-def _operation(graph_module, node, shapes: dict) -> _Op:
+def _operation(graph_module: torch.fx.GraphModule, node: torch.fx.Node, shapes: _Shapes) -> _Op:
     """What ``node`` does to receptive fields, or a ValueError for layers we cannot handle."""
     name, kind = _describe(graph_module, node)
     layer = f"{name!r} ({kind})"
     if node.op == "call_module":
-        module = graph_module.get_submodule(node.target)
+        module = graph_module.get_submodule(str(node.target))
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
             return _window_op(layer, module.kernel_size, module.stride, module.padding, module.dilation)
         if isinstance(module, nn.AvgPool2d):
@@ -393,7 +409,10 @@ def _operation(graph_module, node, shapes: dict) -> _Op:
         if target is torch.conv2d:  # F.conv2d; the kernel size comes from the weight's shape
             args = _arguments(node, ("input", "weight", "bias", "stride", "padding", "dilation"),
                               stride=1, padding=0, dilation=1)
-            kernel = shapes[args["weight"]][-2:]
+            weight_shape = shapes.get(args["weight"])
+            if weight_shape is None:
+                raise _unsupported(name, kind, ": its weight is not a tensor")
+            kernel = weight_shape[-2:]
             return _window_op(layer, kernel, args["stride"], args["padding"], args["dilation"])
         if target is F.max_pool2d or target is torch.max_pool2d:
             args = _arguments(node, ("input", "kernel_size", "stride", "padding", "dilation"),
@@ -422,7 +441,7 @@ def _operation(graph_module, node, shapes: dict) -> _Op:
 # --------------------------------------------------------------------------- tracing and shapes
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module):
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put every submodule in eval mode, then restore each one's own ``training`` flag."""
     modes = {m: m.training for m in model.modules()}
     model.eval()
@@ -441,22 +460,23 @@ def _tensor_kind(model: nn.Module) -> tuple[torch.dtype, torch.device]:
     return torch.float32, torch.device("cpu")
 
 
-def _check_model(model) -> nn.Module:
+def _check_model(model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
 
 
-def _check_input_size(input_size) -> tuple[int, int, int, int]:
+def _check_input_size(input_size: object) -> tuple[int, int, int, int]:
     if not isinstance(input_size, (tuple, list, torch.Size)):
         raise TypeError(f"input_size must be a tuple (N, C, H, W), got {type(input_size).__name__} {input_size!r}")
     if len(input_size) != 4:
         raise ValueError(f"input_size must be a tuple (N, C, H, W) of length 4, "
                          f"got {tuple(input_size)!r} of length {len(input_size)}")
-    return tuple(check_int(f"input_size[{i}]", v, minimum=1) for i, v in enumerate(input_size))
+    n, c, h, w = (check_int(f"input_size[{i}]", v, minimum=1) for i, v in enumerate(input_size))
+    return n, c, h, w
 
 
-def _trace(model: nn.Module):
+def _trace(model: nn.Module) -> torch.fx.GraphModule:
     import torch.fx
 
     if torch.fx.Tracer().is_leaf_module(model, ""):  # a bare nn.Conv2d etc.: trace it as one layer, named "0"
@@ -468,7 +488,7 @@ def _trace(model: nn.Module):
                          "receptive_field needs a forward() without data-dependent control flow") from error
 
 
-def _output_shapes(graph_module, input_size) -> dict:
+def _output_shapes(graph_module: torch.fx.GraphModule, input_size: tuple[int, int, int, int]) -> _Shapes:
     """Run the traced network on an empty input; map every node to its output shape.
 
     The run uses PyTorch's "meta" device: tensors carry shapes but no data, so
@@ -479,21 +499,21 @@ def _output_shapes(graph_module, input_size) -> dict:
     """
     import torch.fx
 
-    shapes = {}
+    shapes: _Shapes = {}
 
-    def on_meta(value):
+    def on_meta(value: object) -> object:
         return value.to("meta") if isinstance(value, torch.Tensor) else value
 
     class ShapeRecorder(torch.fx.Interpreter):
-        def fetch_attr(self, target):
+        def fetch_attr(self, target: str) -> Any:
             return on_meta(super().fetch_attr(target))
 
-        def call_module(self, target, args, kwargs):
-            module = self.module.get_submodule(target)
-            state = {name: on_meta(t) for name, t in [*module.named_parameters(), *module.named_buffers()]}
+        def call_module(self, target: Target, args: tuple[Argument, ...], kwargs: dict[str, Any]) -> Any:
+            module = self.module.get_submodule(str(target))
+            state = {name: t.to("meta") for name, t in [*module.named_parameters(), *module.named_buffers()]}
             return torch.func.functional_call(module, state, args, kwargs)
 
-        def run_node(self, node):
+        def run_node(self, node: torch.fx.Node) -> Any:
             try:
                 value = super().run_node(node)
             except Exception as error:
@@ -505,6 +525,7 @@ def _output_shapes(graph_module, input_size) -> dict:
                     f"running the network on an input of input_size={input_size} failed at layer "
                     f"{name!r} ({kind}): {error}. Is the input large enough for every kernel, "
                     "with the number of channels the first layer expects?") from error
+            value_shape: tuple[int, ...] | None
             if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
                 value_shape = tuple(value[0].shape)  # max pooling with return_indices=True: (output, indices)
             else:
@@ -521,7 +542,7 @@ def _output_shapes(graph_module, input_size) -> dict:
 
 # --------------------------------------------------------------------------- public API
 
-def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveField:
+def receptive_field(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> ReceptiveField:
     """Analytic receptive field of ``model``'s output units, with a per-layer table.
 
     ``model`` is traced with ``torch.fx.symbolic_trace`` and the recurrences of
@@ -563,12 +584,13 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
     import torch.fx
 
     _check_model(model)
-    input_size = _check_input_size(input_size)
+    checked_size = _check_input_size(input_size)
     with _eval_mode(model):
         graph_module = _trace(model)
-        shapes = _output_shapes(graph_module, input_size)
+        shapes = _output_shapes(graph_module, checked_size)
 
-    fields: dict = {}  # node -> (height _Field, width _Field), for feature maps computed from the input
+    # node -> (height _Field, width _Field), for the feature maps computed from the input
+    fields: dict[torch.fx.Node, tuple[_Field, _Field]] = {}
     rows: list[LayerRow] = []
     for node in graph_module.graph.nodes:
         if node.op == "placeholder":
@@ -579,7 +601,8 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
             result = node.args[0]
             break
         inputs = [fields[n] for n in node.all_input_nodes if n in fields]
-        if not inputs or shapes[node] is None or not node.users:  # constants, x.size(0), unused values
+        shape = shapes[node]
+        if not inputs or shape is None or not node.users:  # constants, x.size(0), unused values
             continue
         op = _operation(graph_module, node, shapes)
         name, kind = _describe(graph_module, node)
@@ -589,20 +612,23 @@ def receptive_field(model: nn.Module, input_size=(1, 3, 224, 224)) -> ReceptiveF
             same_on_both = {f[0].jump for f in inputs} == {f[1].jump for f in inputs}
             merged = _union(along, f"{name!r} ({kind})", "" if same_on_both else f" along the {axis_name}")
             per_axis.append(merged if op.kernel_size is None else _window(merged, *op.along(axis)))
-        fields[node] = height, width = tuple(per_axis)
+        height, width = per_axis
+        fields[node] = (height, width)
         rows.append(LayerRow(name, kind, (height.size, width.size), (height.jump, width.jump),
-                             (height.start, width.start), shapes[node], *op.shown()))
+                             (height.start, width.start), shape, *op.shown()))
 
-    if not isinstance(result, torch.fx.Node) or result not in fields:
+    output_shape = shapes.get(result) if isinstance(result, torch.fx.Node) else None
+    if not isinstance(result, torch.fx.Node) or result not in fields or output_shape is None:
         raise ValueError(f"model must return one feature map computed from its input, got {type(result).__name__} "
                          f"{result!r}")
     height, width = fields[result]
     return ReceptiveField(size_hw=(height.size, width.size), stride_hw=(height.jump, width.jump),
-                          start_hw=(height.start, width.start), input_size=input_size,
-                          output_shape=shapes[result], layers=rows)
+                          start_hw=(height.start, width.start), input_size=checked_size,
+                          output_shape=output_shape, layers=rows)
 
 
-def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, unit=None, seed: int = 0,
+def effective_receptive_field(model: nn.Module, input_size: Sequence[int] = (1, 3, 64, 64), *,
+                              unit: tuple[int, int] | None = None, seed: int = 0,
                               num_samples: int = 1, reduce: str = "sum") -> torch.Tensor:
     """Effective receptive field: how strongly each input pixel moves one output unit (the centre by default).
 
@@ -637,7 +663,7 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, un
     [2, 2]
     """
     _check_model(model)
-    input_size = _check_input_size(input_size)
+    checked_size = _check_input_size(input_size)
     seed = check_int("seed", seed, minimum=0)
     num_samples = check_int("num_samples", num_samples, minimum=1)
     reduce = check_choice("reduce", reduce, ("sum", "max"))
@@ -651,10 +677,10 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, un
     if device.type == "meta":
         raise ValueError("model is on the meta device (it has no weights); the effective receptive field "
                          "needs real weights, e.g. model.to_empty(device='cpu') and an initialisation")
-    total = torch.zeros(input_size[2:], dtype=dtype, device=device)
+    total = torch.zeros(checked_size[2:], dtype=dtype, device=device)
     with _eval_mode(model), torch.enable_grad():
         for _ in range(num_samples):
-            x = torch.randn(input_size, generator=generator, dtype=dtype).to(device).requires_grad_()
+            x = torch.randn(checked_size, generator=generator, dtype=dtype).to(device).requires_grad_()
             y = model(x)
             if not isinstance(y, torch.Tensor) or y.dim() != 4:
                 shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
@@ -677,7 +703,7 @@ def effective_receptive_field(model: nn.Module, input_size=(1, 3, 64, 64), *, un
     return total / peak if peak > 0 else total
 
 
-def fraction_inside(erf: torch.Tensor, region) -> float:
+def fraction_inside(erf: torch.Tensor, region: Sequence[int]) -> float:
     """Share of an effective receptive field's total that lies inside ``region``.
 
     ``erf`` is an ``(H, W)`` map such as :func:`effective_receptive_field`

@@ -11,7 +11,9 @@ One epoch of supervised training is always the same four lines per batch::
 :func:`fit` wraps them with what a lecture needs around them: batching and
 shuffling, a progress bar, a validation pass after each epoch, a metric
 (``"accuracy"``, ``"miou"`` or your own function) and a :class:`History`
-of every number, which :func:`plot_history` draws.
+of every number, which :func:`plot_history` draws. After training a
+network with BatchNorm, :func:`reestimate_batchnorm` measures its running
+statistics again on the final weights.
 
 It handles classification and segmentation alike: the model's output is
 ``(N, C)`` scores for class labels ``(N,)``, or ``(N, C, H, W)`` scores for
@@ -43,13 +45,28 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 
 from ._checks import check_bool, check_choice, check_float, check_int
 
-__all__ = ["History", "fit", "evaluate", "predict", "plot_history"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch.utils.data import DataLoader, Dataset
+
+    # A Dataset of (input, target) pairs, or a DataLoader of such batches.
+    Data = Union[Dataset[Any], DataLoader[Any]]
+
+# loss(output, target) -> scalar tensor
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# metric(output, target) -> float (or a one-element tensor)
+MetricFunction = Callable[[torch.Tensor, torch.Tensor], Union[float, torch.Tensor]]
+# a learning-rate scheduler (ReduceLROnPlateau is one too)
+Scheduler = torch.optim.lr_scheduler.LRScheduler
+
+__all__ = ["History", "fit", "evaluate", "predict", "reestimate_batchnorm", "plot_history"]
 
 OPTIMIZERS = ("adam", "sgd")
 METRICS = ("accuracy", "miou")
@@ -69,7 +86,9 @@ class History:
         metric: the metric's name (``"accuracy"``, ``"miou"`` or the function's name).
         train_loss: mean training loss of each epoch (averaged over the
             batches as they were trained, weighted by batch size).
-        train_metric: the metric on the training batches of each epoch.
+        train_metric: the metric on the training batches of each epoch, as
+            they were trained: in training mode (BatchNorm with batch statistics,
+            dropout on), see :func:`fit`.
         val_loss, val_metric: the same on ``val_data`` after each epoch, in
             eval mode without gradients (empty lists when there is no ``val_data``).
         seconds: wall time of each epoch, validation included.
@@ -150,13 +169,13 @@ class History:
 # Helpers: argument checks, data, loss, metric
 # --------------------------------------------------------------------------
 
-def _check_model(model) -> torch.nn.Module:
+def _check_model(model: object) -> torch.nn.Module:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return model
 
 
-def _check_device(device) -> torch.device | None:
+def _check_device(device: object) -> torch.device | None:
     if device is None:
         return None
     if not isinstance(device, (str, torch.device)):
@@ -169,14 +188,14 @@ def _check_device(device) -> torch.device | None:
 
 def _model_device(model: torch.nn.Module) -> torch.device:
     """Where the model's weights live (CPU for a model without any)."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for parameter in model.parameters():
+        return parameter.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
-def _check_metric(metric) -> str:
+def _check_metric(metric: object) -> str:
     """Return the metric's display name; raise naming ``metric`` if it is unknown."""
     if isinstance(metric, str):
         return check_choice("metric", metric, METRICS)
@@ -185,12 +204,12 @@ def _check_metric(metric) -> str:
     raise TypeError(f"metric must be one of {', '.join(map(repr, METRICS))} or a function, got {type(metric).__name__}")
 
 
-def _check_loss(loss, ignore_index: int | None) -> Callable:
+def _check_loss(loss: object, ignore_index: int | None) -> LossFunction:
     """The loss function to call as ``loss(output, target)``."""
     if loss is None:
         index = -100 if ignore_index is None else ignore_index   # -100: F.cross_entropy's "ignore nothing"
 
-        def cross_entropy(output, target):
+        def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.cross_entropy(output, target, ignore_index=index)
         return cross_entropy
     if not callable(loss):
@@ -199,7 +218,7 @@ def _check_loss(loss, ignore_index: int | None) -> Callable:
     return loss
 
 
-def _metric_ignore_index(loss, ignore_index: int | None) -> int | None:
+def _metric_ignore_index(loss: object, ignore_index: int | None) -> int | None:
     """Pixels the metric skips: ``ignore_index``, else the loss's own (``nn.CrossEntropyLoss(ignore_index=255)``)."""
     if ignore_index is not None:
         return ignore_index
@@ -207,8 +226,8 @@ def _metric_ignore_index(loss, ignore_index: int | None) -> int | None:
     return index if isinstance(index, int) and index >= 0 else None
 
 
-def _as_loader(name: str, data, *, batch_size: int, shuffle: bool = False,
-               generator: torch.Generator | None = None) -> torch.utils.data.DataLoader:
+def _as_loader(name: str, data: object, *, batch_size: int, shuffle: bool = False,
+               generator: torch.Generator | None = None) -> DataLoader[Any]:
     """A DataLoader over ``data`` (a Dataset), or ``data`` itself if it already is one."""
     from torch.utils.data import DataLoader, IterableDataset
 
@@ -223,10 +242,11 @@ def _as_loader(name: str, data, *, batch_size: int, shuffle: bool = False,
         raise TypeError(f"{name} must be a Dataset or a DataLoader, got {type(data).__name__}")
     if len(data) == 0:
         raise ValueError(f"{name} must not be empty, got a dataset of length 0")
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    # Any sized, indexable object works (a list of pairs too); DataLoader's annotation asks for a Dataset.
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)  # type: ignore[arg-type]
 
 
-def _split_batch(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _split_batch(batch: object, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         got = f"a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
         raise ValueError(f"data must yield (inputs, targets) pairs, got {got}")
@@ -244,12 +264,12 @@ class _Meter:
     weighted by batch size.
     """
 
-    def __init__(self, metric, num_classes: int | None, ignore_index: int | None):
+    def __init__(self, metric: str | MetricFunction, num_classes: int | None, ignore_index: int | None) -> None:
         self.metric, self.num_classes, self.ignore_index = metric, num_classes, ignore_index
         self.loss_sum, self.count = 0.0, 0
         self.correct, self.total = 0, 0
         self.metric_sum = 0.0
-        self.matrix = None
+        self.matrix: torch.Tensor | None = None
 
     def update(self, loss: float, output: torch.Tensor, target: torch.Tensor) -> None:
         n = len(target)
@@ -294,7 +314,7 @@ class _Meter:
         return iou_from_confusion(self.matrix)[0]        # the summed matrix: exact over the pass
 
 
-def _make_optimizer(optimizer, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(optimizer: object, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if not isinstance(optimizer, str):
@@ -305,7 +325,8 @@ def _make_optimizer(optimizer, model: torch.nn.Module, lr: float) -> torch.optim
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
 
-def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int | None):
+def _make_scheduler(scheduler: object, optimizer: torch.optim.Optimizer, epochs: int,
+                    steps_per_epoch: int | None) -> tuple[Scheduler | None, bool]:
     """Return ``(scheduler or None, steps every batch?)``."""
     if scheduler is None:
         return None, False
@@ -330,7 +351,8 @@ def _make_scheduler(scheduler, optimizer, epochs: int, steps_per_epoch: int | No
                     f"optimizer -> scheduler, got {type(scheduler).__name__}")
 
 
-def _run_pass(model, loader, loss_fn, meter: _Meter, device, *, progress: bool, desc: str) -> _Meter:
+def _run_pass(model: torch.nn.Module, loader: Iterable[object], loss_fn: LossFunction, meter: _Meter,
+              device: torch.device, *, progress: bool, desc: str) -> _Meter:
     """One pass over ``loader`` without training: eval mode, no gradients."""
     from tqdm.auto import tqdm
 
@@ -351,10 +373,13 @@ def _run_pass(model, loader, loss_fn, meter: _Meter, device, *, progress: bool, 
 # fit, evaluate, predict
 # --------------------------------------------------------------------------
 
-def fit(model, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3, optimizer="adam",
-        loss=None, metric="accuracy", num_classes: int | None = None, ignore_index: int | None = None,
-        batch_size: int = 32, seed: int = 0, device=None, progress: bool = True, scheduler=None,
-        stop_at: float | None = None, callback=None) -> History:
+def fit(model: torch.nn.Module, train_data: Data, val_data: Data | None = None, *, epochs: int = 5,
+        lr: float = 1e-3, optimizer: str | torch.optim.Optimizer = "adam", loss: LossFunction | None = None,
+        metric: str | MetricFunction = "accuracy", num_classes: int | None = None,
+        ignore_index: int | None = None, batch_size: int = 32, seed: int = 0,
+        device: str | torch.device | None = None, progress: bool = True,
+        scheduler: str | Scheduler | Callable[[torch.optim.Optimizer], Scheduler] | None = None,
+        stop_at: float | None = None, callback: Callable[[History], object] | None = None) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs; return the :class:`History`.
 
     Each epoch goes once through the training data in shuffled batches
@@ -415,6 +440,14 @@ def fit(model, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3, 
 
     At the end the model is in **eval mode**, on ``device`` (ready for
     :func:`predict`; call ``model.train()`` to train it further by hand).
+
+    The training loss and metric are measured on each batch as it is trained,
+    in **training mode**: BatchNorm normalises with the statistics of the batch
+    and dropout is on. Validation (and :func:`evaluate`) runs in eval mode, where
+    BatchNorm uses its running averages; after a short run these lag behind the
+    weights, and a model can score far lower in eval mode than ``train_metric``
+    says, even on its training data. :func:`reestimate_batchnorm` measures the
+    running statistics again on the final weights.
 
     Reproducibility: two calls with the same model weights, data and
     ``seed`` give identical histories (times aside) and identical weights
@@ -528,8 +561,9 @@ def fit(model, train_data, val_data=None, *, epochs: int = 5, lr: float = 1e-3, 
     return history
 
 
-def evaluate(model, data, *, loss=None, metric="accuracy", num_classes: int | None = None,
-             ignore_index: int | None = None, device=None, batch_size: int = 64,
+def evaluate(model: torch.nn.Module, data: Data, *, loss: LossFunction | None = None,
+             metric: str | MetricFunction = "accuracy", num_classes: int | None = None,
+             ignore_index: int | None = None, device: str | torch.device | None = None, batch_size: int = 64,
              progress: bool = False) -> dict[str, float]:
     """Loss and metric of ``model`` on ``data``, in eval mode without gradients.
 
@@ -574,8 +608,8 @@ def evaluate(model, data, *, loss=None, metric="accuracy", num_classes: int | No
     return {"loss": meter.loss, "metric": meter.value}
 
 
-def predict(model, data, *, logits: bool = False, batch_size: int = 64, device=None,
-            progress: bool = False) -> torch.Tensor:
+def predict(model: torch.nn.Module, data: torch.Tensor | Data, *, logits: bool = False, batch_size: int = 64,
+            device: str | torch.device | None = None, progress: bool = False) -> torch.Tensor:
     """Run ``model`` over ``data`` in eval mode without gradients; return the predictions on the CPU.
 
     Args:
@@ -634,11 +668,119 @@ def predict(model, data, *, logits: bool = False, batch_size: int = 64, device=N
     return torch.cat(outputs)
 
 
+BATCHNORM_LAYERS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+
+
+def reestimate_batchnorm(model: torch.nn.Module, loader: Iterable[object], *,
+                         device: str | torch.device | None = None) -> torch.nn.Module:
+    """Recompute the running mean and variance of ``model``'s BatchNorm layers over one pass of ``loader``.
+
+    During training a BatchNorm layer normalises with the statistics of the current batch and
+    keeps running averages of them (``momentum`` 0.1) for evaluation mode. After a short
+    training run those averages lag behind the weights, and the model does much worse in
+    evaluation mode than in training mode, even on its own training images. This function
+    resets them and measures them again on the current weights: in training mode, without
+    gradients, with ``momentum=None``, so each layer's running mean (variance) becomes the
+    plain average over the batches of the batch means (unbiased batch variances):
+
+        running_mean = (1 / B) * sum_b mean_b,    running_var = (1 / B) * sum_b var_b
+
+    For a single batch they are exactly its mean and unbiased variance; for batches of equal
+    size the mean is the mean of all the data.
+
+    Which layers: the ``BatchNorm1d/2d/3d`` layers that are in training mode after
+    ``model.train()``. A layer that the model's ``train()`` keeps in evaluation mode (a frozen
+    block, as lecture 05's ``PartlyFrozen`` does) keeps its statistics. ``requires_grad`` does
+    not matter: a layer whose parameters are frozen but which trains its statistics is
+    re-estimated. No parameter changes; each layer's ``momentum`` and the model's train/eval
+    mode are restored; if the pass fails, the statistics are put back as they were.
+
+    Unlike ``torch.optim.swa_utils.update_bn`` (same cumulative average): ``update_bn(loader,
+    model)`` resets every BatchNorm layer, also those that stay in evaluation mode, which then
+    keep the reset statistics (mean 0, variance 1); it takes the loader first, returns None, does
+    not move the model, and leaves the statistics reset when a batch fails.
+
+    Args:
+        model: any ``nn.Module``; without BatchNorm layers nothing happens.
+        loader: an iterable of batches, each ``images`` or ``(images, targets)`` (a list or
+            tuple whose first element is the input): a DataLoader, or ``images.split(256)``.
+        device: where to run; None: where the model's weights already are (the model is
+            moved if a device is given).
+
+    Returns:
+        ``model``, with new running statistics.
+
+    Raises:
+        TypeError: ``loader`` is a Tensor, a Dataset or not iterable, or a batch is not a
+            Tensor or a list/tuple starting with one.
+        ValueError: ``loader`` yields no batch.
+
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    >>> x = torch.randn(32, 3)
+    >>> _ = reestimate_batchnorm(model, [x])                       # one batch
+    >>> torch.allclose(model[1].running_mean, model[0](x).mean(dim=0).detach())
+    True
+    >>> model[1].momentum, model.training
+    (0.1, True)
+    """
+    from torch.utils.data import DataLoader, Dataset
+
+    _check_model(model)
+    if isinstance(loader, torch.Tensor):
+        raise TypeError("loader must yield batches, got a Tensor (iterating it gives single rows); "
+                        "pass [images], images.split(256) or a DataLoader")
+    if isinstance(loader, Dataset) and not isinstance(loader, DataLoader):
+        raise TypeError(f"loader must yield batches, got a Dataset ({type(loader).__name__}); "
+                        f"wrap it as torch.utils.data.DataLoader(dataset, batch_size=...)")
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"loader must be an iterable of batches (a DataLoader, a list of Tensors), "
+                        f"got {type(loader).__name__}")
+    checked_device = _check_device(device)
+
+    was_training = model.training
+    model.train()
+    layers = [m for m in model.modules() if isinstance(m, BATCHNORM_LAYERS) and m.training]
+    if not layers:
+        model.train(was_training)
+        return model
+    if checked_device is None:
+        checked_device = _model_device(model)
+    model.to(checked_device)
+    momenta = [layer.momentum for layer in layers]
+    saved = [{name: buffer.clone() for name, buffer in layer.named_buffers(recurse=False)} for layer in layers]
+    done = False
+    try:
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None                      # a cumulative average instead of a running one
+        batches = 0
+        with torch.no_grad():
+            for batch in loader:
+                images = batch[0] if isinstance(batch, (tuple, list)) and len(batch) > 0 else batch
+                if not isinstance(images, torch.Tensor):
+                    raise TypeError(f"loader must yield Tensors or (inputs, targets) pairs, got a batch of "
+                                    f"type {type(batch).__name__}")
+                model(images.to(checked_device))
+                batches += 1
+        if batches == 0:
+            raise ValueError("loader must yield at least one batch, got none")
+        done = True
+    finally:
+        for layer, momentum, buffers in zip(layers, momenta, saved, strict=True):
+            layer.momentum = momentum
+            if not done:                               # leave the model as it was
+                for name, value in buffers.items():
+                    getattr(layer, name).copy_(value)
+        model.train(was_training)
+    return model
+
+
 # --------------------------------------------------------------------------
 # Plot
 # --------------------------------------------------------------------------
 
-def plot_history(history: History, *, figsize: tuple[float, float] = (6.0, 2.5)):
+def plot_history(history: History, *, figsize: tuple[float, float] = (6.0, 2.5)) -> Figure:
     """Loss and metric per epoch, training vs validation: a Figure with two axes.
 
     Left: the loss (lower is better); right: the metric. Training curves are

@@ -15,6 +15,8 @@ work too). ``scale_factor`` is an int or a pair ``(s_h, s_w)``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from course._checks import check_int, check_pair, check_tensor
@@ -23,7 +25,7 @@ from course.conv import conv_transpose2d
 __all__ = ["unpool_nearest", "unpool_bed_of_nails", "max_unpool2d", "conv_transpose2d"]
 
 
-def unpool_nearest(x, scale_factor=2):
+def unpool_nearest(x: torch.Tensor, scale_factor: int | Sequence[int] = 2) -> torch.Tensor:
     """Nearest-neighbour upsampling; equals ``F.interpolate(x, scale_factor=s, mode="nearest")``.
 
     Shapes: ``x`` ``(N, C, H, W)`` -> ``(N, C, s*H, s*W)``, with
@@ -44,7 +46,7 @@ def unpool_nearest(x, scale_factor=2):
     return x.repeat_interleave(sH, dim=2).repeat_interleave(sW, dim=3)
 
 
-def unpool_bed_of_nails(x, scale_factor=2):
+def unpool_bed_of_nails(x: torch.Tensor, scale_factor: int | Sequence[int] = 2) -> torch.Tensor:
     """Bed-of-nails unpooling: each value at the top-left of its ``s x s`` block, zeros elsewhere.
 
     Shapes: ``x`` ``(N, C, H, W)`` -> ``(N, C, s*H, s*W)``, with
@@ -67,7 +69,9 @@ def unpool_bed_of_nails(x, scale_factor=2):
     return out
 
 
-def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(x: torch.Tensor, indices: torch.Tensor, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0,
+                 output_size: Sequence[int] | None = None) -> torch.Tensor:
     """Max unpooling, the partial inverse of ``max_pool2d``; equals ``F.max_unpool2d``.
 
     Shapes: ``x`` ``(N, C, H, W)`` (or ``(C, H, W)``), ``indices`` integer,
@@ -136,7 +140,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     return out[0] if unbatched else out
 
 
-def _check_output_size(output_size, default_size, stride):
+def _check_output_size(output_size: object, default_size: tuple[int, int],
+                       stride: tuple[int, int]) -> tuple[int, int]:
     """Return ``(H_out, W_out)`` from ``output_size``, checked as torch does."""
     if not isinstance(output_size, (tuple, list, torch.Size)):
         raise TypeError(

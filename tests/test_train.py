@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course.metrics import mean_iou, pixel_accuracy
-from course.train import History, evaluate, fit, plot_history, predict
+from course.train import History, evaluate, fit, plot_history, predict, reestimate_batchnorm
 
 # --------------------------------------------------------------------------
 # Toy problems
@@ -386,9 +386,137 @@ def test_save_pretrained_round_trip_and_bad_names(tmp_path):
         save_pretrained(nn.Linear(2, 2), "linear", {}, directory=tmp_path)
 
 
+def test_save_pretrained_rejects_a_lookalike_class_without_config(tmp_path):
+    from course.pretrained import save_pretrained
+
+    class DigitsCNN(nn.Module):                       # the registered name, but not the course's network
+        pass
+
+    with pytest.raises(TypeError, match="model must be one of DigitsCNN, got DigitsCNN"):
+        save_pretrained(DigitsCNN(), "lookalike", {}, directory=tmp_path)
+    assert not (tmp_path / "lookalike.pt").exists()
+
+
 def _rebuilt(data) -> nn.Module:
     from course.pretrained import DigitsCNN
 
     model = DigitsCNN(**data["metadata"]["config"])
     model.load_state_dict(data["state_dict"])
     return model
+
+
+# --------------------------------------------------------------------------
+# reestimate_batchnorm
+# --------------------------------------------------------------------------
+
+def bn_net(seed: int = 0) -> nn.Sequential:
+    """conv -> BatchNorm2d -> ReLU -> conv -> BatchNorm2d, with stale running statistics."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.BatchNorm2d(5))
+    with torch.no_grad():
+        for layer in (model[1], model[4]):
+            layer.running_mean.fill_(7.0)
+            layer.running_var.fill_(9.0)
+            layer.weight.uniform_(0.5, 2.0)
+            layer.bias.uniform_(-1.0, 1.0)
+    return model
+
+
+def bn_inputs(n: int = 24, seed: int = 1) -> torch.Tensor:
+    return torch.randn(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed)) * 2 + 0.5
+
+
+def channel_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and unbiased variance of (N, C, H, W) features, as BatchNorm stores them."""
+    flat = features.transpose(0, 1).flatten(1)
+    return flat.mean(dim=1), flat.var(dim=1, unbiased=True)
+
+
+def test_reestimate_batchnorm_one_batch_gives_the_statistics_of_the_data():
+    model, x = bn_net(), bn_inputs()
+    model.eval()
+    weights = {k: v.clone() for k, v in model.named_parameters()}
+    assert reestimate_batchnorm(model, DataLoader(TensorDataset(x, torch.zeros(24).long()), batch_size=24)) is model
+    mean, var = channel_stats(model[0](x).detach())          # the input of the first BN layer
+    torch.testing.assert_close(model[1].running_mean, mean)
+    torch.testing.assert_close(model[1].running_var, var)
+    with torch.no_grad():                                    # the second layer sees the first one in train mode
+        second_input = model[3](model[2](nn.functional.batch_norm(
+            model[0](x), None, None, model[1].weight, model[1].bias, training=True)))
+    mean2, var2 = channel_stats(second_input)
+    torch.testing.assert_close(model[4].running_mean, mean2)
+    torch.testing.assert_close(model[4].running_var, var2)
+    assert not model.training and model[1].momentum == 0.1 and model[4].momentum == 0.1
+    assert all(torch.equal(weights[k], v) for k, v in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_reestimate_batchnorm_equal_batches_average_the_batch_statistics():
+    model, x = bn_net(), bn_inputs(n=30)
+    model.train()
+    model[1].momentum = 0.3
+    reestimate_batchnorm(model, x.split(10))                 # plain Tensors, no targets
+    features = model[0](x).detach()
+    per_batch = [channel_stats(part) for part in features.split(10)]
+    torch.testing.assert_close(model[1].running_mean, channel_stats(features)[0])    # equal sizes: the mean of all
+    torch.testing.assert_close(model[1].running_var, torch.stack([v for _, v in per_batch]).mean(dim=0))
+    assert model.training and model[1].momentum == 0.3 and model[4].momentum == 0.1
+    assert int(model[1].num_batches_tracked) == 3
+
+
+def test_reestimate_batchnorm_matches_update_bn_on_a_plain_model():
+    from torch.optim.swa_utils import update_bn
+
+    ours, theirs, x = bn_net(), bn_net(), bn_inputs(n=32)
+    loader = DataLoader(TensorDataset(x, torch.zeros(32).long()), batch_size=8)
+    reestimate_batchnorm(ours, loader)
+    update_bn(loader, theirs)
+    for name, buffer in theirs.named_buffers():
+        torch.testing.assert_close(dict(ours.named_buffers())[name], buffer)
+
+
+class _FrozenFirstBlock(nn.Sequential):
+    """Keeps its first conv + BatchNorm in eval mode, as lecture 05's PartlyFrozen does."""
+
+    def train(self, mode: bool = True) -> _FrozenFirstBlock:
+        super().train(mode)
+        self[1].eval()
+        return self
+
+
+def test_reestimate_batchnorm_leaves_layers_kept_in_eval_mode_and_reestimates_requires_grad_false():
+    model = _FrozenFirstBlock(*bn_net())
+    for p in model[4].parameters():
+        p.requires_grad_(False)                              # frozen weights, statistics still train
+    reestimate_batchnorm(model, [bn_inputs()])
+    assert torch.equal(model[1].running_mean, torch.full((4,), 7.0))      # kept in eval mode: untouched
+    assert not torch.equal(model[4].running_mean, torch.full((5,), 7.0))  # re-estimated
+    assert model[1].momentum == 0.1 and model[4].momentum == 0.1
+
+
+def test_reestimate_batchnorm_without_batchnorm_is_a_no_op():
+    model = mlp()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert reestimate_batchnorm(model, [torch.randn(4, 2)]) is model
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items()) and model.training
+
+
+@pytest.mark.parametrize("loader, error, message", [
+    (torch.randn(4, 3, 8, 8), TypeError, "loader must yield batches, got a Tensor"),
+    (TensorDataset(torch.randn(4, 3, 8, 8)), TypeError, "got a Dataset .TensorDataset.; wrap it"),
+    (3, TypeError, "loader must be an iterable of batches .*got int"),
+    ([], ValueError, "loader must yield at least one batch, got none"),
+    ([bn_inputs(4), "images"], TypeError, "loader must yield Tensors or .inputs, targets. pairs, got .* str"),
+])
+def test_reestimate_batchnorm_bad_loaders_leave_the_model_as_it_was(loader, error, message):
+    model = bn_net()
+    model.eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(error, match=message):
+        reestimate_batchnorm(model, loader)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not model.training and model[1].momentum == 0.1
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        reestimate_batchnorm("model", [bn_inputs(4)])
+    with pytest.raises(ValueError, match="device must name a torch device"):
+        reestimate_batchnorm(model, [bn_inputs(4)], device="gpu0")
