@@ -3,8 +3,9 @@ follow their controls, nothing is left open in pyplot, bad input is named.
 
 Figures are inspected through the gids their artists carry (see course.viz.grids):
 texts are read back with ``grid_texts``, cells with ``cell_positions``, highlight
-rectangles with ``patches_with_gid``. Expected numbers come from torch or from the
-library's reference functions, never from the figure code.
+rectangles with ``patches_with_gid`` (all three from tests/figure_helpers.py).
+Expected numbers come from torch or from the library's reference functions,
+never from the figure code.
 """
 import base64
 import os
@@ -26,15 +27,8 @@ import course.viz as viz
 from course.conv import conv_output_size, conv_transpose2d, convolution_matrix, max_pool2d
 from course.receptive import receptive_field
 from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
-from course.viz.grids import (
-    cell_positions,
-    draw_grid,
-    draw_padding,
-    format_value,
-    grid_axes,
-    grid_texts,
-    patches_with_gid,
-)
+from course.viz.grids import draw_grid, draw_padding, format_value, grid_axes
+from figure_helpers import cell_positions, grid_texts, patches_with_gid
 
 pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
@@ -84,6 +78,16 @@ def test_draw_grid_writes_values_and_cells_where_expected():
     draw_padding(ax, 4, 5, (1, 2), gid="pad")
     pad = cell_positions(ax, "pad")
     assert len(pad) == 4 * 5 - 2 * 1 and (1, 2) not in pad and (0, 0) in pad and (1, 1) in pad
+
+
+def test_draw_grid_into_axes_of_a_subfigure():
+    """The font size comes from the whole figure's size, also for axes in a subfigure (which has none)."""
+    fig = plt.figure(figsize=(4, 2))
+    plt.close(fig)
+    ax = fig.subfigures(1, 2)[0].subplots()
+    grid_axes(ax, 2, 2)
+    draw_grid(ax, [[1, 2], [3, 4]], gid="g")
+    assert grid_texts(ax, "g") == {(0, 0): "1", (0, 1): "2", (1, 0): "3", (1, 1): "4"}
 
 
 # ---------------------------------------------------------------------------

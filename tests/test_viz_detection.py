@@ -16,7 +16,7 @@ import course.viz as viz
 from course.boxes import box_convert
 from course.data import ShapesDataset
 from course.metrics import average_precision, precision_recall_curve
-from course.viz.grids import patches_with_gid
+from figure_helpers import patches_with_gid
 
 NAMES = ["background", "disk", "square", "triangle"]
 
@@ -128,5 +128,16 @@ def test_pr_curve_plots_the_points_and_the_envelope():
     assert ax.get_title().endswith(f"AP = {ap:.3f}")
     assert not any(line.get_gid() == "envelope" for line in viz.pr_curve_figure(precision, recall,
                                                                                 envelope=False).axes[0].lines)
+
+
+def test_figures_draw_into_axes_of_a_subfigure():
+    """Given axes in a subfigure, the figures draw there and return the whole Figure."""
+    fig = plt.figure(figsize=(6, 3))
+    plt.close(fig)
+    left, right = fig.subfigures(1, 2)
+    ax_pr, ax_boxes = left.subplots(), right.subplots()
+    assert viz.pr_curve_figure(torch.tensor([1.0, 0.5]), torch.tensor([0.5, 1.0]), ax=ax_pr) is fig
+    assert viz.show_boxes(torch.rand(3, 8, 8), torch.tensor([[1.0, 1.0, 5.0, 5.0]]), ax=ax_boxes) is fig
+    assert [p.get_gid() for p in ax_boxes.patches] == ["box"]
 
 

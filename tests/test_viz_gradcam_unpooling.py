@@ -19,8 +19,9 @@ from torch import nn
 
 import course.viz as viz
 from course import explain
-from course.viz.grids import format_value, grid_texts, patches_with_gid
+from course.viz.grids import format_value
 from course.viz.upsampling import unpool, unpooling_input
+from figure_helpers import grid_texts, patches_with_gid
 
 pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 import course.viz as viz
+from course.data import sample_photo
 from course.receptive import effective_receptive_field, fraction_inside, receptive_field
 from course.viz import receptive as receptive_viz
-from course.viz.grids import patches_with_gid
+from figure_helpers import patches_with_gid
 
 pytestmark = pytest.mark.usefixtures("no_figure_left_open")  # tests/conftest.py
 
@@ -75,7 +76,7 @@ def check_against_library(w, model, image, batch=4, seed=0):
 
 def test_default_explorer_shows_the_library_numbers_for_every_layer():
     w = viz.receptive_field_explorer()
-    model, image = w.model, w.image
+    model, image = receptive_viz.example_network(), sample_photo("china", size=64)     # the documented defaults
     assert image.shape == (3, 64, 64)
     assert set(w.controls) == {"layer", "row", "col"}
     assert isinstance(w.controls["layer"], widgets.Dropdown)
@@ -106,7 +107,8 @@ def test_css_classes_and_text_form():
 def test_unit_sliders_follow_the_layer_and_keep_the_relative_place(image):
     model = receptive_viz.example_network()
     w = viz.receptive_field_explorer(model, image)
-    maps = {name: rf.output_shape[-2:] for name, rf in w.fields.items()}
+    maps = {name: receptive_field(truncated(model, name), (1, *image.shape)).output_shape[-2:]
+            for name in w.controls["layer"].options}
     assert maps == {"conv1": (32, 32), "conv2": (32, 32), "pool": (16, 16), "conv3": (16, 16),
                     "conv4": (8, 8), "conv5": (8, 8)}
     for name, (h, w_) in maps.items():

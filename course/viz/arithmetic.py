@@ -17,13 +17,16 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from course._checks import check_choice, check_int, check_pair, check_tensor
 from course.conv import conv_output_size, convolution_matrix
-from course.viz.explorer import Explorer, View, slider
+from course.viz.explorer import Controls, Explorer, Values, View, slider
 from course.viz.grids import (
     INPUT_COLOR,
     KERNEL_COLOR,
@@ -38,10 +41,14 @@ from course.viz.grids import (
     outline_cells,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["kernel_window", "conv_arithmetic_figure", "conv_arithmetic_explorer", "convolution_matrix_figure"]
 
 
-def kernel_window(position, kernel_size, stride=1, padding=0, dilation=1) -> list[tuple[int, int]]:
+def kernel_window(position: Sequence[int], kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+                  padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1) -> list[tuple[int, int]]:
     """The cells of the padded input that output pixel ``position = (i, j)`` reads.
 
     Kernel entry ``(a, b)`` meets padded-input cell
@@ -64,7 +71,7 @@ def kernel_window(position, kernel_size, stride=1, padding=0, dilation=1) -> lis
     return [(i * sH + a * dH, j * sW + b * dW) for a in range(kH) for b in range(kW)]
 
 
-def _size_formula(size, k, s, p, d, out) -> str:
+def _size_formula(size: int, k: int, s: int, p: int, d: int, out: int) -> str:
     """``conv_output_size`` written out with the numbers, as mathtext."""
     return (rf"$\lfloor({size} + 2\cdot{p} - {d}\cdot({k} - 1) - 1)\,/\,{s}\rfloor + 1 = {out}$")
 
@@ -74,7 +81,9 @@ def _weight_name(a: int, b: int, kH: int, kW: int) -> str:
     return f"w{a}{b}" if max(kH, kW) <= 10 else f"w{a},{b}"
 
 
-def conv_arithmetic_figure(input_size=5, kernel_size=3, stride=1, padding=0, dilation=1, position=(0, 0)):
+def conv_arithmetic_figure(input_size: int | Sequence[int] = 5, kernel_size: int | Sequence[int] = 3,
+                           stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                           dilation: int | Sequence[int] = 1, position: Sequence[int] = (0, 0)) -> Figure:
     """The padded input, the kernel window of output pixel ``position``, and the output.
 
     Left: the input (blue) inside its padding (dashed); the cells the kernel
@@ -148,15 +157,15 @@ def conv_arithmetic_figure(input_size=5, kernel_size=3, stride=1, padding=0, dil
     return fig
 
 
-def _show_pair(a, b, sep=", "):
+def _show_pair(a: int, b: int, sep: str = ", ") -> str:
     """``3`` when both are equal, else ``(3, 2)`` (or ``3×2`` with ``sep='×'``)."""
     if a == b:
         return f"{a}×{b}" if sep == "×" else str(a)
     return f"{a}×{b}" if sep == "×" else f"({a}, {b})"
 
 
-def conv_arithmetic_explorer(input_size=5, kernel_size=3, stride=1, padding=0, dilation=1, *,
-                             max_input_size=9):
+def conv_arithmetic_explorer(input_size: int = 5, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+                             dilation: int = 1, *, max_input_size: int = 9) -> Explorer:
     """Sliders for the convolution arithmetic; the figure and the output size follow.
 
     Controls (``explorer.controls[name]``, square sizes): ``"input_size"``,
@@ -191,7 +200,7 @@ def conv_arithmetic_explorer(input_size=5, kernel_size=3, stride=1, padding=0, d
         "col": slider("output col", 0, 0, 0),
     }
 
-    def adjust(controls):
+    def adjust(controls: Controls) -> None:
         """The position sliders range over the output; disabled when there is none."""
         try:
             size = _output_size(controls)
@@ -203,7 +212,7 @@ def conv_arithmetic_explorer(input_size=5, kernel_size=3, stride=1, padding=0, d
         for name in ("row", "col"):
             controls[name].max = size - 1  # clamps the value if it is now outside
 
-    def update(values):
+    def update(values: Values) -> View:
         size = conv_output_size(values["input_size"], values["kernel_size"], values["stride"],
                                 values["padding"], values["dilation"])
         position = (values["row"], values["col"])
@@ -219,15 +228,17 @@ def conv_arithmetic_explorer(input_size=5, kernel_size=3, stride=1, padding=0, d
     return explorer
 
 
-def _output_size(controls) -> int:
+def _output_size(controls: Controls) -> int:
     return conv_output_size(controls["input_size"].value, controls["kernel_size"].value,
                             controls["stride"].value, controls["padding"].value, controls["dilation"].value)
 
 
 # --------------------------------------------------------------------------- convolution matrix
 
-def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride=1, padding=0, dilation=1,
-                              *, transpose=False, labels=None):
+def convolution_matrix_figure(weight_or_kernel_size: int | torch.Tensor = 3, input_size: int | Sequence[int] = (4, 4),
+                              stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                              dilation: int | Sequence[int] = 1, *, transpose: bool = False,
+                              labels: Literal["symbolic", "values"] | None = None) -> Figure:
     """The matrix of ``course.conv.convolution_matrix`` as a grid of labelled cells.
 
     Args:
@@ -249,10 +260,10 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
 
     With the defaults this is the 4x16 matrix of a 3x3 kernel on a 4x4 input::
 
-        >>> from course.viz.grids import grid_texts
         >>> fig = convolution_matrix_figure()
-        >>> len(grid_texts(fig.axes[0], "M"))     # 9 weights in each of the 4 rows
-        36
+        >>> labels = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "M:text"]
+        >>> len(labels), labels[:3]     # 9 weights in each of the 4 rows
+        (36, ['w00', 'w01', 'w02'])
     """
     if isinstance(weight_or_kernel_size, torch.Tensor):
         weight = check_tensor("weight_or_kernel_size", weight_or_kernel_size, ndim=(2, 4), floating=True)
@@ -266,7 +277,7 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
         k = check_int("weight_or_kernel_size", weight_or_kernel_size, minimum=1)
         weight = torch.ones(1, 1, k, k)
         default_labels = "symbolic"
-    labels = default_labels if labels is None else check_choice("labels", labels, ("symbolic", "values"))
+    style = default_labels if labels is None else check_choice("labels", labels, ("symbolic", "values"))
     kH, kW = weight.shape[2:]
 
     H, W = check_pair("input_size", input_size, minimum=1)
@@ -283,18 +294,20 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
     nonzero = (M != 0).numpy()
     for r, c in zip(*np.nonzero(nonzero), strict=True):
         a, b = divmod(int(entry[r, c]), kW)
-        text[r, c] = _weight_name(a, b, kH, kW) if labels == "symbolic" else _short(float(M[r, c]))
+        text[r, c] = _weight_name(a, b, kH, kW) if style == "symbolic" else _short(float(M[r, c]))
     # Colour: which kernel entry (symbolic) or the value (values); zeros white.
-    colour_value = np.where(nonzero, entry.numpy() + 1, 0) if labels == "symbolic" else M.numpy()
+    colour_value = np.where(nonzero, entry.numpy() + 1, 0) if style == "symbolic" else M.numpy()
 
-    def pixel(name, i, j, wide):  # "x12" for pixel (1, 2); "x1,12" once an index has two digits
+    def pixel(name: str, i: int, j: int, wide: bool) -> str:
+        """``x12`` for pixel (1, 2); ``x1,12`` once an index has two digits."""
         return f"{name}{i},{j}" if wide else f"{name}{i}{j}"
 
     rows_names = [pixel("y", i, j, max(H_out, W_out) > 10) for i in range(H_out) for j in range(W_out)]
     cols_names = [pixel("x", r, c, max(H, W) > 10) for r in range(H) for c in range(W)]
-    panels = [("M", M.shape, colour_value, text, rows_names, cols_names)]
+    rows, cols = M.shape
+    panels = [("M", (rows, cols), colour_value, text, rows_names, cols_names)]
     if transpose:
-        panels.append(("MT", M.shape[::-1], colour_value.T, text.T, cols_names, rows_names))
+        panels.append(("MT", (cols, rows), colour_value.T, text.T, cols_names, rows_names))
 
     total_cols = sum(shape[1] for _, shape, *_ in panels) + 3 * len(panels)
     cell = min(0.4, 7.4 / total_cols)
@@ -316,7 +329,7 @@ def convolution_matrix_figure(weight_or_kernel_size=3, input_size=(4, 4), stride
         ax.tick_params(length=0, labelsize=cell_fontsize(ax, *shape, longest=4))
         for spine in ax.spines.values():
             spine.set_visible(False)
-        colours = np.where((values != 0)[..., None], _matrix_colours(values, labels, vmax), 1.0)  # zeros white
+        colours = np.where((values != 0)[..., None], _matrix_colours(values, style, vmax), 1.0)  # zeros white
         draw_grid(ax, shape=shape, labels=cell_text.tolist(), facecolor=colours, edgecolor="0.8", gid=name)
         ax.set_anchor("N")
     fig.suptitle(f"kernel {kH}×{kW} on a {H}×{W} input, stride {_show_pair(sH, sW)}, "
@@ -329,11 +342,11 @@ def _short(value: float) -> str:
     return "0" if value == 0 else f"{value:.2g}"
 
 
-def _matrix_colours(values, labels, vmax):
+def _matrix_colours(values: np.ndarray, style: str, vmax: float) -> np.ndarray:
     """Light colours for the nonzero cells, so black labels stay readable."""
     import matplotlib
 
-    if labels == "symbolic":
+    if style == "symbolic":
         cmap = matplotlib.colormaps["Pastel1" if vmax <= 9 else "tab20"]
         return cmap((np.asarray(values, dtype=int) - 1) % cmap.N)
     cmap = matplotlib.colormaps["RdBu_r"]

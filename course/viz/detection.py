@@ -20,6 +20,9 @@ with their top-left corner at ``(x1, y1)`` and size ``(x2 - x1, y2 - y1)``
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -27,12 +30,19 @@ from matplotlib.patches import Rectangle
 
 from course._checks import check_boxes, check_float, check_tensor
 from course.metrics.detection import precision_envelope
-from course.viz.images import segmentation_colors, show_picture, to_picture
+from course.viz.grids import root_figure
+from course.viz.images import picture_axes, segmentation_colors, show_picture, to_picture
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType, LineStyleType
+    from numpy.typing import ArrayLike
 
 __all__ = ["show_boxes", "pr_curve_figure"]
 
 
-def _check_per_box(name: str, value, n: int, *, floating: bool) -> torch.Tensor | None:
+def _check_per_box(name: str, value: torch.Tensor | None, n: int, *, floating: bool) -> torch.Tensor | None:
     if value is None:
         return None
     check_tensor(name, value, ndim=1, floating=floating, integer=not floating)
@@ -41,8 +51,10 @@ def _check_per_box(name: str, value, n: int, *, floating: bool) -> torch.Tensor 
     return value.detach().cpu()
 
 
-def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=None, title=None,
-               color=None, linestyle="-", size: float = 3.2):
+def show_boxes(image: torch.Tensor | ArrayLike, boxes: torch.Tensor, labels: torch.Tensor | None = None,
+               scores: torch.Tensor | None = None, class_names: Sequence[object] | None = None, *,
+               ax: Axes | None = None, title: str | None = None, color: ColorType | None = None,
+               linestyle: LineStyleType = "-", size: float = 3.2) -> Figure:
     """Draw ``xyxy`` boxes (pixels) on an image, each with a caption of its class and score.
 
     Args:
@@ -71,18 +83,11 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
     scores = _check_per_box("scores", scores, n, floating=True)
     size = check_float("size", size, minimum=0, exclusive=True)
     picture = to_picture("image", image)
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        if labels is not None and n and (int(labels.max()) >= len(class_names) or int(labels.min()) < 0):
-            raise ValueError(f"class_names must have a name for every label (0 .. {int(labels.max())}), "
-                             f"got {len(class_names)} names")
-    if ax is None:
-        height, width = picture.shape[:2]
-        fig, ax = plt.subplots(figsize=(min(size, 8.0), min(size, 8.0) * height / width + 0.3))
-        plt.close(fig)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / fig.get_figheight())
-    else:
-        fig = ax.figure
+    names = None if class_names is None else [str(c) for c in class_names]
+    if names is not None and labels is not None and n and (int(labels.max()) >= len(names) or int(labels.min()) < 0):
+        raise ValueError(f"class_names must have a name for every label (0 .. {int(labels.max())}), "
+                         f"got {len(names)} names")
+    fig, ax = picture_axes(picture, size) if ax is None else (root_figure(ax), ax)
     show_picture(ax, picture)
     if title is not None:
         ax.set_title(title, fontsize=9)
@@ -92,7 +97,7 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
         x1, y1, x2, y2 = boxes[k].tolist()
         if color is not None:
             edge = color
-        elif colours is not None:
+        elif colours is not None and labels is not None:
             edge = colours[int(labels[k])] if int(labels[k]) > 0 else (1.0, 1.0, 1.0)
         else:
             edge = "red"
@@ -101,7 +106,7 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
         parts = []
         if labels is not None:
             label = int(labels[k])
-            parts.append(class_names[label] if class_names is not None else f"class {label}")
+            parts.append(names[label] if names is not None else f"class {label}")
         if scores is not None:
             parts.append(f"{float(scores[k]):.2f}")
         if parts:
@@ -111,7 +116,8 @@ def show_boxes(image, boxes, labels=None, scores=None, class_names=None, *, ax=N
     return fig
 
 
-def pr_curve_figure(precision, recall, ap=None, *, envelope: bool = True, title=None, ax=None):
+def pr_curve_figure(precision: torch.Tensor | ArrayLike, recall: torch.Tensor | ArrayLike, ap: float | None = None, *,
+                    envelope: bool = True, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Precision against recall, a step curve, with the precision envelope dashed.
 
     Args:
@@ -146,7 +152,7 @@ def pr_curve_figure(precision, recall, ap=None, *, envelope: bool = True, title=
         fig, ax = plt.subplots(figsize=(4.2, 3.4))
         plt.close(fig)
     else:
-        fig = ax.figure
+        fig = root_figure(ax)
     ax.plot(r, p, drawstyle="steps-pre", marker="o", markersize=3, color="C0", label="precision", gid="pr")
     if envelope:
         interpolated = precision_envelope(torch.from_numpy(p.copy())).numpy()   # what AP interpolates

@@ -21,36 +21,40 @@ as a scatter with gid ``"anchor:centres"``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
 from course._checks import check_boxes, check_float, check_tensor
 from course.metrics.detection import detection_pr_curves  # re-exported: course.viz.detection_pr_curves
 from course.viz.detection import pr_curve_figure, show_boxes
-from course.viz.images import show_picture, to_picture
+from course.viz.grids import root_figure
+from course.viz.images import picture_axes, show_picture, to_picture
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType, LineStyleType
+    from numpy.typing import ArrayLike
 
 __all__ = ["OBJECT_COLOURS", "show_anchors", "show_matches", "detection_pr_curves", "detection_pr_figure"]
 
 OBJECT_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45")
 
 
-def _new_axes(picture: np.ndarray, size: float):
-    height, width = picture.shape[:2]
-    fig, ax = plt.subplots(figsize=(min(size, 8.0), min(size, 8.0) * height / width + 0.3))
-    plt.close(fig)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / fig.get_figheight())
-    return fig, ax
-
-
-def _draw_box(ax, box, colour, *, gid: str, linestyle="-", linewidth=1.0, alpha=1.0) -> None:
+def _draw_box(ax: Axes, box: Sequence[float], colour: ColorType, *, gid: str, linestyle: LineStyleType = "-",
+              linewidth: float = 1.0, alpha: float = 1.0) -> None:
     x1, y1, x2, y2 = box
     ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=linestyle,
                            linewidth=linewidth, alpha=alpha, gid=gid))
 
 
-def show_anchors(image, anchors, highlight=None, *, ax=None, title=None, color="yellow", size: float = 3.2):
+def show_anchors(image: torch.Tensor | ArrayLike, anchors: torch.Tensor,
+                 highlight: Sequence[int] | torch.Tensor | None = None, *, ax: Axes | None = None,
+                 title: str | None = None, color: ColorType = "yellow", size: float = 3.2) -> Figure:
     """The centres of ``anchors`` as dots on ``image``, and the anchors ``highlight`` as boxes.
 
     Args:
@@ -73,7 +77,7 @@ def show_anchors(image, anchors, highlight=None, *, ax=None, title=None, color="
             raise ValueError(f"highlight must hold indices of anchors (0 .. {len(anchors) - 1}), got {i}")
     size = check_float("size", size, minimum=0, exclusive=True)
     picture = to_picture("image", image)
-    fig, ax = _new_axes(picture, size) if ax is None else (ax.figure, ax)
+    fig, ax = picture_axes(picture, size) if ax is None else (root_figure(ax), ax)
     show_picture(ax, picture)
     if title is not None:
         ax.set_title(title, fontsize=9)
@@ -89,8 +93,9 @@ def show_anchors(image, anchors, highlight=None, *, ax=None, title=None, color="
     return fig
 
 
-def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=None, *, ax=None, title=None,
-                 size: float = 3.2):
+def show_matches(image: torch.Tensor | ArrayLike, anchors: torch.Tensor, gt_boxes: torch.Tensor, matched: torch.Tensor,
+                 gt_labels: torch.Tensor | None = None, class_names: Sequence[object] | None = None, *,
+                 ax: Axes | None = None, title: str | None = None, size: float = 3.2) -> Figure:
     """Ground-truth boxes (solid) and the anchors matched to each (dashed), one colour per object.
 
     Args:
@@ -118,7 +123,7 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
                          f"got values from {int(matched.min())} to {int(matched.max())}")
     size = check_float("size", size, minimum=0, exclusive=True)
     picture = to_picture("image", image)
-    fig, ax = _new_axes(picture, size) if ax is None else (ax.figure, ax)
+    fig, ax = picture_axes(picture, size) if ax is None else (root_figure(ax), ax)
     colours = [OBJECT_COLOURS[g % len(OBJECT_COLOURS)] for g in range(len(gt_boxes))]
     for a in (matched >= 0).nonzero().squeeze(1).tolist():
         _draw_box(ax, anchors[a].tolist(), colours[int(matched[a])], gid="anchor", linestyle="--", linewidth=0.9)
@@ -133,8 +138,9 @@ def show_matches(image, anchors, gt_boxes, matched, gt_labels=None, class_names=
     return fig
 
 
-def detection_pr_figure(predictions, targets, class_names=None, *, iou_threshold: float = 0.5,
-                        figsize=(8.0, 2.8)):
+def detection_pr_figure(predictions: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                        class_names: Sequence[str] | None = None, *, iou_threshold: float = 0.5,
+                        figsize: tuple[float, float] = (8.0, 2.8)) -> Figure:
     """One precision-recall panel per class (:func:`detection_pr_curves`), AP in each title.
 
     The AP is ``mean_average_precision(predictions, targets, [iou_threshold])``'s

@@ -29,7 +29,11 @@ point ``"threshold-point"`` (PR); ``"kept"``, ``"suppressed"`` (NMS).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
@@ -39,21 +43,28 @@ from course.detection import nms
 from course.metrics import average_precision, box_iou, match_detections, precision_recall_curve
 from course.viz.detection import pr_curve_figure
 from course.viz.detectors import OBJECT_COLOURS
-from course.viz.explorer import Explorer, View, dropdown, float_slider, slider
+from course.viz.explorer import Controls, Explorer, Values, View, dropdown, float_slider, slider
 from course.viz.images import show_picture, to_picture
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType, LineStyleType
+    from numpy.typing import ArrayLike
 
 __all__ = ["example_detections", "example_duplicates", "iou_explorer", "nms_explorer", "pr_threshold_explorer"]
 
 TP_COLOUR, FP_COLOUR, MISSED_COLOUR, BELOW_COLOUR = "#3cb44b", "#e6194b", "#f58231", "0.55"
 
 
-def _new_figure(ncols: int, width: float, height: float = 2.8):
+def _new_figure(ncols: int, width: float, height: float = 2.8) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(1, ncols, figsize=(width, height), dpi=80, squeeze=False)
     plt.close(fig)  # returned, not left open in pyplot
     return fig, list(axes[0])
 
 
-def _box(ax, box, *, colour, gid, linestyle="-", linewidth=1.6, alpha=None, fill=False, **kwargs) -> Rectangle:
+def _box(ax: Axes, box: Sequence[float] | torch.Tensor, *, colour: ColorType, gid: str, linestyle: LineStyleType = "-",
+         linewidth: float = 1.6, alpha: float | None = None, fill: bool = False, **kwargs: Any) -> Rectangle:
     """Draw one xyxy box ``(x1, y1, x2, y2)`` as a Rectangle patch with the given gid."""
     x1, y1, x2, y2 = (float(v) for v in box)
     patch = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=fill, edgecolor=colour, linestyle=linestyle,
@@ -62,12 +73,13 @@ def _box(ax, box, *, colour, gid, linestyle="-", linewidth=1.6, alpha=None, fill
     return patch
 
 
-def _caption(ax, x, y, text, colour, *, alpha=1.0, gid="caption") -> None:
+def _caption(ax: Axes, x: float, y: float, text: str, colour: ColorType, *, alpha: float = 1.0,
+             gid: str = "caption") -> None:
     ax.text(x, y, text, fontsize=6.5, color="white", va="bottom", ha="left", alpha=alpha, clip_on=True, gid=gid,
             bbox={"facecolor": colour, "edgecolor": "none", "alpha": 0.8 * alpha, "pad": 0.8})
 
 
-def _check_box_tuple(name: str, box) -> tuple[float, float, float, float]:
+def _check_box_tuple(name: str, box: object) -> tuple[float, float, float, float]:
     """A box given as 4 numbers ``(x1, y1, x2, y2)`` with positive width and height."""
     if not isinstance(box, (tuple, list)) or len(box) != 4:
         raise TypeError(f"{name} must be a tuple (x1, y1, x2, y2) of 4 numbers, got {box!r}")
@@ -77,7 +89,7 @@ def _check_box_tuple(name: str, box) -> tuple[float, float, float, float]:
     return x1, y1, x2, y2
 
 
-def _check_scene_image(image, boxes_list) -> torch.Tensor:
+def _check_scene_image(image: torch.Tensor | ArrayLike | None, boxes_list: Sequence[torch.Tensor]) -> np.ndarray:
     """The image to draw on, or a light grey canvas that holds every box."""
     if image is not None:
         return to_picture("image", image)
@@ -88,7 +100,7 @@ def _check_scene_image(image, boxes_list) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- IoU
 
-def _scored_boxes(boxes, scores, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _scored_boxes(boxes: torch.Tensor, scores: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``boxes`` ``(N, 4)`` xyxy and ``scores`` ``(N,)``, checked (N >= 1), as float32 on the CPU."""
     boxes = check_boxes("boxes", boxes, xyxy=True).detach().cpu().float()
     check_tensor("scores", scores, ndim=1, floating=True)
@@ -99,7 +111,8 @@ def _scored_boxes(boxes, scores, what: str) -> tuple[torch.Tensor, torch.Tensor]
     return boxes, scores.detach().cpu().float()
 
 
-def iou_explorer(box_a=(2, 2, 12, 12), box_b=(5, 4, 15, 14), *, canvas_size: int = 20):
+def iou_explorer(box_a: Sequence[float] = (2, 2, 12, 12), box_b: Sequence[float] = (5, 4, 15, 14), *,
+                 canvas_size: int = 20) -> Explorer:
     """Two boxes A and B on a ``canvas_size`` grid; their intersection, union and IoU.
 
     ``IoU(A, B) = |A ∩ B| / |A ∪ B| = |A ∩ B| / (|A| + |B| - |A ∩ B|)``, from
@@ -130,12 +143,12 @@ def iou_explorer(box_a=(2, 2, 12, 12), box_b=(5, 4, 15, 14), *, canvas_size: int
         "b_height": slider("B height", int(by2 - by1), 1, canvas_size),
     }
 
-    def adjust(controls):
+    def adjust(controls: Controls) -> None:
         """B's size cannot take it off the canvas."""
         controls["b_width"].max = canvas_size - controls["b_x"].value
         controls["b_height"].max = canvas_size - controls["b_y"].value
 
-    def update(values):
+    def update(values: Values) -> View:
         a = torch.tensor([[a_left, a_top, a_left + values["a_width"], a_top + values["a_height"]]], dtype=torch.float64)
         b = torch.tensor([[values["b_x"], values["b_y"], values["b_x"] + values["b_width"],
                            values["b_y"] + values["b_height"]]], dtype=torch.float64)
@@ -157,7 +170,8 @@ def iou_explorer(box_a=(2, 2, 12, 12), box_b=(5, 4, 15, 14), *, canvas_size: int
     return Explorer(controls, update, adjust, name="iou")
 
 
-def _iou_figure(a, b, overlap, inter, union, iou, canvas_size):
+def _iou_figure(a: torch.Tensor, b: torch.Tensor, overlap: torch.Tensor, inter: float, union: float, iou: float,
+                canvas_size: int) -> Figure:
     fig, (ax,) = _new_figure(1, 3.3, 3.2)
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.86)
     _box(ax, a, colour="C0", gid="box:a", fill=True, facecolor=(0.12, 0.47, 0.71, 0.12))
@@ -180,7 +194,7 @@ def _iou_figure(a, b, overlap, inter, union, iou, canvas_size):
 
 # --------------------------------------------------------------------------- precision-recall at a threshold
 
-def example_detections() -> dict:
+def example_detections() -> dict[str, torch.Tensor]:
     """A scene with 4 shapes and 8 scored detections of them, for :func:`pr_threshold_explorer`.
 
     The image and its boxes are item 2 of ``ShapesDataset(40, 96, task="detection",
@@ -208,8 +222,9 @@ def example_detections() -> dict:
     return {"image": image, "gt_boxes": target["boxes"], "boxes": boxes, "scores": scores}
 
 
-def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *, score_threshold: float = 0.5,
-                          iou_threshold: float = 0.5):
+def pr_threshold_explorer(image: torch.Tensor | ArrayLike | None = None, gt_boxes: torch.Tensor | None = None,
+                          boxes: torch.Tensor | None = None, scores: torch.Tensor | None = None, *,
+                          score_threshold: float = 0.5, iou_threshold: float = 0.5) -> Explorer:
     """Detections on a scene, a score threshold, and the point of the precision-recall curve it gives.
 
     Args:
@@ -235,15 +250,15 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
     ``kept`` (bool per detection), ``is_tp`` (bool per detection, at any
     threshold) and ``missed`` (indices of the objects not found).
     """
-    given = [value is not None for value in (gt_boxes, boxes, scores)]
-    if any(given) and not all(given):
-        missing = [name for name, g in zip(("gt_boxes", "boxes", "scores"), given, strict=True) if not g]
-        raise ValueError(f"pass gt_boxes, boxes and scores together (or none for the example scene), "
-                         f"missing {', '.join(missing)}")
-    if not any(given):
+    if gt_boxes is None and boxes is None and scores is None:
         example = example_detections()
         gt_boxes, boxes, scores = example["gt_boxes"], example["boxes"], example["scores"]
         image = example["image"] if image is None else image
+    elif gt_boxes is None or boxes is None or scores is None:
+        missing = [name for name, value in (("gt_boxes", gt_boxes), ("boxes", boxes), ("scores", scores))
+                   if value is None]
+        raise ValueError(f"pass gt_boxes, boxes and scores together (or none for the example scene), "
+                         f"missing {', '.join(missing)}")
     gt_boxes = check_boxes("gt_boxes", gt_boxes, xyxy=True).detach().cpu().float()
     if len(gt_boxes) == 0:
         raise ValueError("gt_boxes must hold at least one object (recall = TP / 0 is undefined)")
@@ -258,9 +273,10 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
         raise ValueError(f"iou_threshold must be 0.5 or 0.75 (the dropdown's choices), got {iou_threshold}")
     picture = _check_scene_image(image, [gt_boxes, boxes])
 
-    curves, figures = {}, {}      # per IoU threshold: the matching and curve, the figure
+    curves: dict[float, _Ranking] = {}          # per IoU threshold: the matching and the curve
+    figures: dict[float, _PRFigure] = {}        # per IoU threshold: the figure
 
-    def curve(iou_t):
+    def curve(iou_t: float) -> _Ranking:
         """Matching, PR curve and AP for one IoU threshold (cached: moving the score slider reuses them)."""
         if iou_t not in curves:
             is_tp, taken = match_detections(boxes, scores, gt_boxes, iou_t)
@@ -268,7 +284,7 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
             precision, recall, thresholds = precision_recall_curve(scores.double(), labels,
                                                                    num_positives=len(gt_boxes))
             ap = average_precision(scores.double(), labels, num_positives=len(gt_boxes))
-            curves[iou_t] = (is_tp, taken, precision, recall, thresholds, ap)
+            curves[iou_t] = _Ranking(is_tp, taken, precision, recall, thresholds, ap)
         return curves[iou_t]
 
     controls = {
@@ -276,7 +292,7 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
         "iou_threshold": dropdown("match at IoU ≥", [("0.5 (VOC)", 0.5), ("0.75 (strict)", 0.75)], iou_threshold),
     }
 
-    def update(values):
+    def update(values: Values) -> View:
         t, iou_t = float(values["score_threshold"]), float(values["iou_threshold"])
         is_tp, taken, precision, recall, thresholds, ap = curve(iou_t)
         kept = scores.double() >= t
@@ -297,7 +313,7 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
         fig = panel(iou_t).show(is_tp, kept, missed, p_t, r_t, t, tp, fp)
         return View(text, fig, state)
 
-    def panel(iou_t):
+    def panel(iou_t: float) -> _PRFigure:
         """The figure for one IoU threshold, drawn once."""
         if iou_t not in figures:
             _, _, precision, recall, _, ap = curve(iou_t)
@@ -309,6 +325,17 @@ def pr_threshold_explorer(image=None, gt_boxes=None, boxes=None, scores=None, *,
     return Explorer(controls, update, name="pr-threshold")
 
 
+class _Ranking(NamedTuple):
+    """The matching of the detections at one IoU threshold and the precision-recall curve it gives."""
+
+    is_tp: torch.Tensor         # (D,) bool: the detection matches an object
+    taken: torch.Tensor         # (D,) the object each detection matches (see match_detections)
+    precision: torch.Tensor     # the curve, from precision_recall_curve
+    recall: torch.Tensor
+    thresholds: torch.Tensor
+    ap: float                   # average_precision of the whole ranking
+
+
 class _PRFigure:
     """The scene and the PR curve for one IoU threshold, drawn once; :meth:`show` restyles it for a score threshold.
 
@@ -317,7 +344,8 @@ class _PRFigure:
     restyles artists instead of drawing (and laying out) a new figure.
     """
 
-    def __init__(self, picture, gt_boxes, boxes, scores, precision, recall, ap, iou_t):
+    def __init__(self, picture: np.ndarray, gt_boxes: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor,
+                 precision: torch.Tensor, recall: torch.Tensor, ap: float, iou_t: float) -> None:
         self.fig, (ax_scene, ax_pr) = _new_figure(2, 6.0, 2.9)
         self.ax_scene, self.scores = ax_scene, scores
         show_picture(ax_scene, picture)
@@ -346,7 +374,8 @@ class _PRFigure:
         ax_pr.legend(fontsize=6.5, loc="lower left")
         self.fig.subplots_adjust(left=0.01, right=0.98, bottom=0.16, top=0.9, wspace=0.2)
 
-    def show(self, is_tp, kept, missed, p_t, r_t, t, tp, fp):
+    def show(self, is_tp: torch.Tensor, kept: torch.Tensor, missed: list[int], p_t: float, r_t: float, t: float,
+             tp: int, fp: int) -> Figure:
         for g, (patch, caption) in enumerate(zip(self.objects, self.missed_captions, strict=True)):
             lost = g in missed
             patch.set(edgecolor=MISSED_COLOUR if lost else "white", linestyle="--" if lost else "-",
@@ -359,7 +388,9 @@ class _PRFigure:
                 colour, gid, style, alpha = BELOW_COLOUR, "below", ":", 0.6
             self.detections[d].set(edgecolor=colour, linestyle=style, alpha=alpha, gid=gid)
             self.captions[d].set_alpha(alpha)
-            self.captions[d].get_bbox_patch().set(facecolor=colour, alpha=0.8 * alpha)
+            box = self.captions[d].get_bbox_patch()
+            if box is not None:                         # every caption is drawn with a box
+                box.set(facecolor=colour, alpha=0.8 * alpha)
         self.ax_scene.set_title(f"score ≥ {t:.2f}: {tp} TP (green), {fp} FP (red)", fontsize=8)
         self.point.set_data([r_t], [p_t])
         return self.fig
@@ -367,7 +398,7 @@ class _PRFigure:
 
 # --------------------------------------------------------------------------- NMS
 
-def example_duplicates() -> dict:
+def example_duplicates() -> dict[str, torch.Tensor]:
     """Eleven scored boxes on three objects, for :func:`nms_explorer`: ``{"boxes": (11, 4), "scores": (11,)}``.
 
     Objects 1 and 2 stand close (their best boxes overlap with IoU 0.33), so a
@@ -386,7 +417,7 @@ def example_duplicates() -> dict:
 class _NMSFigure:
     """All boxes (left) and the result of NMS (right), drawn once; :meth:`show` restyles the right panel."""
 
-    def __init__(self, picture, boxes, scores):
+    def __init__(self, picture: np.ndarray, boxes: torch.Tensor, scores: torch.Tensor) -> None:
         self.fig, (ax_all, self.ax_kept) = _new_figure(2, 5.6, 2.9)
         show_picture(ax_all, picture)
         show_picture(self.ax_kept, picture)
@@ -403,7 +434,7 @@ class _NMSFigure:
         ax_all.set_title(f"before NMS: {len(boxes)} boxes", fontsize=8)
         self.fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.86, wspace=0.05)
 
-    def show(self, kept, suppressed_by, t):
+    def show(self, kept: list[int], suppressed_by: dict[int, int], t: float) -> Figure:
         """Kept boxes solid with their score; each suppressed box dashed, in the colour of the box that beat it."""
         rank = {k: r for r, k in enumerate(kept)}
         for d in self.order:
@@ -412,7 +443,9 @@ class _NMSFigure:
             if d in rank:
                 self.patches[d].set(edgecolor=colour, linestyle="-", linewidth=2.0, alpha=1.0, gid="kept")
                 self.captions[d].set_visible(True)
-                self.captions[d].get_bbox_patch().set_facecolor(colour)
+                box = self.captions[d].get_bbox_patch()
+                if box is not None:                     # every caption is drawn with a box
+                    box.set_facecolor(colour)
             else:
                 self.patches[d].set(edgecolor=colour, linestyle="--", linewidth=1.0, alpha=0.45, gid="suppressed")
                 self.captions[d].set_visible(False)
@@ -421,7 +454,8 @@ class _NMSFigure:
         return self.fig
 
 
-def nms_explorer(boxes=None, scores=None, image=None, *, iou_threshold: float = 0.5):
+def nms_explorer(boxes: torch.Tensor | None = None, scores: torch.Tensor | None = None,
+                 image: torch.Tensor | ArrayLike | None = None, *, iou_threshold: float = 0.5) -> Explorer:
     """Overlapping detections and greedy NMS: the kept boxes solid, the suppressed ones dashed.
 
     ``boxes`` ``(N, 4)`` xyxy and ``scores`` ``(N,)`` (both, or neither for
@@ -435,12 +469,12 @@ def nms_explorer(boxes=None, scores=None, image=None, *, iou_threshold: float = 
     index), ``suppressed_by`` (``{index: kept index}``) and the counts
     ``num_kept`` / ``num_suppressed``.
     """
-    if (boxes is None) != (scores is None):
-        raise ValueError("pass boxes and scores together (or neither for the example), "
-                         f"got only {'boxes' if scores is None else 'scores'}")
-    if boxes is None:
+    if boxes is None and scores is None:
         example = example_duplicates()
         boxes, scores = example["boxes"], example["scores"]
+    elif boxes is None or scores is None:
+        raise ValueError("pass boxes and scores together (or neither for the example), "
+                         f"got only {'boxes' if scores is None else 'scores'}")
     boxes, scores = _scored_boxes(boxes, scores, "box")
     iou_threshold = check_float("iou_threshold", iou_threshold)
     if not 0 <= iou_threshold <= 1:
@@ -450,7 +484,7 @@ def nms_explorer(boxes=None, scores=None, image=None, *, iou_threshold: float = 
     controls = {"iou_threshold": float_slider("NMS IoU threshold", iou_threshold, 0.0, 1.0, step=0.05)}
     figure = _NMSFigure(picture, boxes, scores)
 
-    def update(values):
+    def update(values: Values) -> View:
         t = float(values["iou_threshold"])
         keep = nms(boxes, scores, t)
         kept = keep.tolist()

@@ -27,18 +27,24 @@ map's maximum), ``"mask"`` (the mask outline), ``"filter"`` and
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from course._checks import check_bool, check_choice, check_float, check_int
-from course.viz.explorer import Explorer, View, dropdown, slider
+from course.viz.explorer import Explorer, Values, View, dropdown, slider
 from course.viz.images import to_picture
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["show_maps", "filters_figure", "feature_maps_figure", "randomization_figure", "grad_cam_explorer"]
 
 
-def _as_batch(name: str, value, ndim: int) -> torch.Tensor:
+def _as_batch(name: str, value: object, ndim: int) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dim() == ndim - 1:
@@ -53,8 +59,9 @@ def _grey(picture: np.ndarray) -> np.ndarray:
     return picture if picture.ndim == 2 else picture @ np.array([0.299, 0.587, 0.114])
 
 
-def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, alpha: float = 0.6,
-              size: float = 1.1, show_images: bool = True):
+def show_maps(images: torch.Tensor, maps: torch.Tensor | dict[str, torch.Tensor], *, masks: torch.Tensor | None = None,
+              titles: Sequence[object] | None = None, mark_peak: bool = True, alpha: float = 0.6,
+              size: float = 1.1, show_images: bool = True) -> Figure:
     """Images in the first row, then one row per method: its maps over the images.
 
     Args:
@@ -124,16 +131,16 @@ def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, 
                         gid="row-title")
         for i in range(n):
             ax = axes[r, i]
-            value = values[i].numpy()
-            scale = np.abs(value).max()
-            scaled = value / scale if scale > 0 else np.zeros_like(value)
+            shown = values[i].numpy()
+            scale = np.abs(shown).max()
+            scaled = shown / scale if scale > 0 else np.zeros_like(shown)
             ax.imshow(_grey(pictures[i]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            if value.min() < 0:
+            if shown.min() < 0:
                 ax.imshow(scaled, cmap="RdBu_r", vmin=-1, vmax=1, alpha=alpha, interpolation="nearest", gid="map")
             else:
                 ax.imshow(scaled, cmap="jet", vmin=0, vmax=1, alpha=alpha, interpolation="nearest", gid="map")
-            if mark_peak and value.max() > value.min():
-                row, col = divmod(int(value.argmax()), value.shape[1])
+            if mark_peak and shown.max() > shown.min():
+                row, col = divmod(int(shown.argmax()), shown.shape[1])
                 ax.plot([col], [row], "+", color="white", markersize=9, markeredgewidth=2, gid="peak")
     for r in range(nrows):
         for i in range(n):
@@ -146,7 +153,7 @@ def show_maps(images, maps, *, masks=None, titles=None, mark_peak: bool = True, 
     return fig
 
 
-def filters_figure(weight, *, ncols: int = 8, scale: str = "filter", size: float = 0.55):
+def filters_figure(weight: torch.Tensor, *, ncols: int = 8, scale: str = "filter", size: float = 0.55) -> Figure:
     """The filters of a convolution layer, ``(C_out, C_in, kH, kW)`` with ``C_in`` 1 or 3, as small images.
 
     A weight of 0 is mid-grey; positive weights are bright, negative dark (for
@@ -186,7 +193,8 @@ def filters_figure(weight, *, ncols: int = 8, scale: str = "filter", size: float
     return fig
 
 
-def feature_maps_figure(maps, *, max_maps: int = 16, ncols: int = 8, size: float = 0.8, title=None):
+def feature_maps_figure(maps: torch.Tensor, *, max_maps: int = 16, ncols: int = 8, size: float = 0.8,
+                        title: str | None = None) -> Figure:
     """The first ``max_maps`` channels of one image's feature maps ``(K, h, w)`` (or ``(1, K, h, w)``).
 
     All channels share one colour scale (``"viridis"``, from the smallest to
@@ -227,7 +235,8 @@ def feature_maps_figure(maps, *, max_maps: int = 16, ncols: int = 8, size: float
     return fig
 
 
-def randomization_figure(layer_names, correlations, *, title=None):
+def randomization_figure(layer_names: Sequence[str], correlations: dict[str, Sequence[float] | torch.Tensor], *,
+                         title: str | None = None) -> Figure:
     """Rank correlation with the trained network's maps, against the layers re-initialised so far.
 
     Args:
@@ -248,8 +257,8 @@ def randomization_figure(layer_names, correlations, *, title=None):
         raise TypeError(f"correlations must be a non-empty dict {{method: values}}, got {type(correlations).__name__}")
     fig, ax = plt.subplots(figsize=(6.0, 2.8))
     plt.close(fig)
-    for k, (method, values) in enumerate(correlations.items()):
-        values = np.asarray(torch.as_tensor(values, dtype=torch.float64).cpu(), dtype=float)
+    for k, (method, given) in enumerate(correlations.items()):
+        values = np.asarray(torch.as_tensor(given, dtype=torch.float64).cpu(), dtype=float)
         if values.shape != (len(names),):
             raise ValueError(f"correlations[{method!r}] must have one value per layer name ({len(names)}), "
                              f"got shape {values.shape}")
@@ -272,7 +281,8 @@ def randomization_figure(layer_names, correlations, *, title=None):
 PREDICTED = "predicted"   # the class control's first option: each image's predicted class
 
 
-def _layer_dict(model, layers) -> dict:
+def _layer_dict(model: torch.nn.Module,
+                layers: dict[str, torch.nn.Module] | Sequence[str]) -> dict[str, torch.nn.Module]:
     """``layers`` as ``{name: module}``: a dict, or a list of names of ``model.named_modules()``."""
     named = dict(model.named_modules())
     if isinstance(layers, dict):
@@ -295,7 +305,7 @@ def _layer_dict(model, layers) -> dict:
     return {name: named[name] for name in layers}
 
 
-def _probabilities(model, images: torch.Tensor) -> torch.Tensor:
+def _probabilities(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """``softmax(model(images))`` in eval mode without gradients, ``(N, num_classes)``; modes restored."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
@@ -312,7 +322,9 @@ def _probabilities(model, images: torch.Tensor) -> torch.Tensor:
     return scores.softmax(dim=1)
 
 
-def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, alpha: float = 0.6):
+def grad_cam_explorer(model: torch.nn.Module, images: torch.Tensor, layers: dict[str, torch.nn.Module] | Sequence[str],
+                      class_names: Sequence[str] | None = None, *, masks: torch.Tensor | None = None,
+                      alpha: float = 0.6) -> Explorer:
     """Pick an image, a class and a layer; see the Grad-CAM map of ``course.explain.grad_cam``.
 
     Args:
@@ -364,9 +376,9 @@ def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, al
                              f"got {masks.dtype} {tuple(masks.shape)}")
     alpha = check_float("alpha", alpha, minimum=0.0)
     predicted = probabilities.argmax(dim=1)
-    pictures = {}
-    maps: dict = {}
-    layer_shapes: dict = {}
+    pictures: dict[int, np.ndarray] = {}                         # image index -> picture
+    maps: dict[tuple[int, int, str], torch.Tensor] = {}          # (image, class, layer) -> Grad-CAM map
+    layer_shapes: dict[str, tuple[int, ...]] = {}                # layer -> (K, h, w)
 
     controls = {
         "image": slider("image", 0, 0, len(images) - 1),
@@ -374,7 +386,7 @@ def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, al
         "layer": dropdown("layer", list(layer_modules)),
     }
 
-    def update(values):
+    def update(values: Values) -> View:
         i, layer = values["image"], values["layer"]
         c = int(predicted[i]) if values["class"] == PREDICTED else int(values["class"])
         key = (i, c, layer)
@@ -389,8 +401,8 @@ def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, al
         which = "predicted" if c == int(predicted[i]) else f"predicted: {class_names[int(predicted[i])]}"
         text = (f"image {i}: class {class_names[c]} (p = {float(probabilities[i, c]):.2f}, {which}), "
                 f"layer {layer} ({K} maps of {h}×{w})")
-        peak = None
-        hit = None
+        peak: tuple[int, int] | None = None
+        hit: bool | None = None
         if cam.max() > cam.min():
             peak = divmod(int(cam.argmax()), cam.shape[1])
             text += f": peak at (row {peak[0]}, col {peak[1]})"
@@ -408,7 +420,8 @@ def grad_cam_explorer(model, images, layers, class_names=None, *, masks=None, al
     return Explorer(controls, update, name="grad-cam")
 
 
-def _grad_cam_figure(picture, cam, peak, mask, alpha, image_title, map_title):
+def _grad_cam_figure(picture: np.ndarray, cam: torch.Tensor, peak: tuple[int, int] | None, mask: torch.Tensor | None,
+                     alpha: float, image_title: str, map_title: str) -> Figure:
     """Two small panels: the image, and the map over the image in grey with its peak marked."""
     fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.0), dpi=80)
     plt.close(fig)

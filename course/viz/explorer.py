@@ -32,22 +32,29 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ipywidgets as widgets
 
-__all__ = ["View", "Explorer", "figure_png", "slider", "float_slider", "dropdown"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["View", "Explorer", "Controls", "Values", "figure_png", "slider", "float_slider", "dropdown"]
+
+Controls = dict[str, Any]   # {name: widget} (ipywidgets has no type information: Any)
+Values = dict[str, Any]     # {name: the widget's value}, what ``update`` is called with
 
 
 class View(NamedTuple):
     """What an explorer shows for one setting of its controls."""
 
     text: str
-    figure: Any = None           # a matplotlib Figure, or None
-    state: dict | None = None    # the numbers behind the figure, for code and tests
+    figure: Figure | None = None             # what the explorer shows under the text
+    state: dict[str, Any] | None = None      # the numbers behind the figure, for code and tests
 
 
-def figure_png(fig) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes.
 
     The figures set their own margins, so this skips ``bbox_inches="tight"``
@@ -73,7 +80,7 @@ def float_slider(description: str, value: float, minimum: float, maximum: float,
                                style={"description_width": "initial"}, layout=widgets.Layout(width="260px"))
 
 
-def dropdown(description: str, options, value=None) -> widgets.Dropdown:
+def dropdown(description: str, options: Iterable[Any], value: Any = None) -> widgets.Dropdown:
     """A choice among ``options`` (a list of values, or of ``(label, value)`` pairs), e.g. a layer or a method."""
     options = list(options)
     first = options[0][1] if isinstance(options[0], tuple) else options[0]
@@ -98,8 +105,8 @@ class Explorer(widgets.VBox):
     ``course-explorer-label`` and the figure ``course-explorer-output``.
     """
 
-    def __init__(self, controls: dict, update: Callable[[dict], View],
-                 adjust: Callable[[dict], None] | None = None, *, name: str = "explorer"):
+    def __init__(self, controls: Controls, update: Callable[[Values], View],
+                 adjust: Callable[[Controls], None] | None = None, *, name: str = "explorer") -> None:
         label = widgets.HTML()
         output = widgets.Output()
         row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
@@ -115,10 +122,10 @@ class Explorer(widgets.VBox):
         self.controls = dict(controls)
         self.label = label
         self.output = output
-        self.figure = None
+        self.figure: Figure | None = None
         self._update = update
         self._adjust = adjust
-        self._state: dict = {}
+        self._state: dict[str, Any] = {}
         self._busy = False
         for control in self.controls.values():
             control.observe(self.refresh, names="value")
@@ -128,11 +135,11 @@ class Explorer(widgets.VBox):
         """The text shown where widgets cannot be drawn (an untrusted notebook, a static viewer)."""
         return f"{self.explorer_name} explorer (run the notebook to use its sliders): {html.unescape(self.label.value)}"
 
-    def values(self) -> dict:
+    def values(self) -> Values:
         """The current value of every control, ``{name: value}``."""
         return {name: control.value for name, control in self.controls.items()}
 
-    def set_values(self, **values) -> None:
+    def set_values(self, **values: Any) -> None:
         """Move several controls at once and redraw once: ``explorer.set_values(stride=2, padding=1)``.
 
         (Setting ``controls[name].value`` one by one redraws after each.) A
@@ -154,11 +161,11 @@ class Explorer(widgets.VBox):
             self._busy = False
         self.refresh()
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """The numbers behind the current figure (see each explorer), plus ``"error"`` (or None)."""
         return dict(self._state)
 
-    def refresh(self, change=None) -> None:
+    def refresh(self, change: Any = None) -> None:
         """Recompute and redraw; called whenever a control changes."""
         if self._busy:  # `adjust` moved a control: the outer call redraws once at the end
             return

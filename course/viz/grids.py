@@ -14,10 +14,10 @@ can find the cells, texts and highlights again::
     >>> box = outline_cells(ax, 0, 1, 2, 1, gid="column")   # top, left, height, width
     >>> box.get_xy()
     (1, 0)
-    >>> grid_texts(ax, "x")
-    {(0, 0): '1', (0, 1): '2', (1, 0): '3', (1, 1): '4'}
-    >>> cell_positions(ax, "x")
-    [(0, 0), (0, 1), (1, 0), (1, 1)]
+    >>> [text.get_text() for text in ax.texts if text.get_gid() == "x:text"]     # row by row
+    ['1', '2', '3', '4']
+    >>> [patch.get_gid() for patch in ax.patches]
+    ['column']
     >>> plt.close(fig)
 
 The functions draw into an existing ``Axes`` and return what they drew; the
@@ -27,6 +27,8 @@ figure functions of ``course.viz`` create the axes and call
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Literal, SupportsFloat
 
 import matplotlib.colors as mcolors
 import numpy as np
@@ -34,9 +36,15 @@ import torch
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import Rectangle
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType, LineStyleType
+    from numpy.typing import ArrayLike
+
 __all__ = [
     "as_array", "format_value", "grid_axes", "draw_cells", "draw_grid", "draw_padding", "highlight_cells",
-    "outline_cells", "grid_texts", "cell_positions", "patches_with_gid", "check_position", "cell_fontsize",
+    "outline_cells", "check_position", "cell_fontsize", "root_figure",
 ]
 
 # Colours shared by the figures (light fills, so black text stays readable).
@@ -48,7 +56,7 @@ SELECT_COLOR = "#2ca02c"     # the selected output cell: green
 STAMP_COLOR = "#d62728"      # the stamp of a transposed convolution: red
 
 
-def as_array(name: str, value, *, ndim: int = 2) -> np.ndarray:
+def as_array(name: str, value: torch.Tensor | ArrayLike, *, ndim: int = 2) -> np.ndarray:
     """``value`` (tensor, array or nested list) as a float numpy array with ``ndim`` dimensions.
 
     Raises ``TypeError`` / ``ValueError`` naming ``name``, like the rest of the library.
@@ -70,7 +78,7 @@ def as_array(name: str, value, *, ndim: int = 2) -> np.ndarray:
     return array
 
 
-def format_value(value) -> str:
+def format_value(value: SupportsFloat) -> str:
     """A short label for a number: ``3`` rather than ``3.0``, at most 3 significant digits.
 
     >>> format_value(3.0), format_value(-0.0), format_value(0.3333), format_value(12345.0)
@@ -82,8 +90,8 @@ def format_value(value) -> str:
     return f"{value:.3g}"
 
 
-def grid_axes(ax, rows: int, cols: int, *, top: float = 0, left: float = 0, frame=None,
-              title: str | None = None, margin: float = 0.08) -> None:
+def grid_axes(ax: Axes, rows: int, cols: int, *, top: float = 0, left: float = 0,
+              frame: tuple[int, int] | None = None, title: str | None = None, margin: float = 0.08) -> None:
     """Prepare ``ax`` for a ``rows x cols`` grid whose top-left corner is ``(top, left)``.
 
     Square cells, y pointing down, no frame or ticks. ``frame=(R, C)`` makes
@@ -100,25 +108,25 @@ def grid_axes(ax, rows: int, cols: int, *, top: float = 0, left: float = 0, fram
         ax.set_title(title, fontsize=9)
 
 
-def cell_fontsize(ax, rows: int, cols: int, longest: int = 2) -> float:
+def cell_fontsize(ax: Axes, rows: int, cols: int, longest: int = 2) -> float:
     """A font size (points) so that ``longest`` characters fit into one cell of ``ax``.
 
     Computed from the size of the axes in the figure, so call it after the
     axes are placed (``plt.subplots`` places them at once).
     """
     box = ax.get_position()
-    width, height = ax.figure.get_size_inches()
+    width, height = root_figure(ax).get_size_inches()
     cell_points = 72 * min(box.width * width / max(cols, 1), box.height * height / max(rows, 1))
     size = min(0.45 * cell_points, 0.85 * cell_points / (0.62 * max(longest, 1)))
     return float(np.clip(size, 4, 12))
 
 
-def draw_cells(ax, cells, *, facecolor=INPUT_COLOR, edgecolor="0.35", linestyle="-",
-               gid: str = "grid") -> PolyCollection:
+def draw_cells(ax: Axes, cells: Iterable[tuple[int, int]], *, facecolor: ColorType | np.ndarray = INPUT_COLOR,
+               edgecolor: ColorType = "0.35", linestyle: LineStyleType = "-", gid: str = "grid") -> PolyCollection:
     """Draw unit squares at the ``(row, col)`` positions ``cells`` as one collection named ``gid``.
 
     ``facecolor`` is one colour or one per cell. (One collection of polygons
-    built from an array draws much faster than a patch per cell.) :func:`cell_positions` reads the positions back.
+    built from an array draws much faster than a patch per cell.)
     """
     corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)       # (x, y) of a unit square
     origins = np.array([(col, row) for row, col in cells], dtype=float).reshape(-1, 1, 2)
@@ -128,9 +136,11 @@ def draw_cells(ax, cells, *, facecolor=INPUT_COLOR, edgecolor="0.35", linestyle=
     return collection
 
 
-def draw_grid(ax, values=None, *, shape=None, top: int = 0, left: int = 0, labels=None,
-              facecolor=INPUT_COLOR, cmap=None, vmin=None, vmax=None, edgecolor="0.35",
-              linestyle="-", fontsize=None, gid: str = "grid") -> PolyCollection:
+def draw_grid(ax: Axes, values: torch.Tensor | ArrayLike | None = None, *, shape: Sequence[int] | None = None,
+              top: int = 0, left: int = 0, labels: Sequence[Sequence[object]] | Literal[False] | None = None,
+              facecolor: ColorType | np.ndarray = INPUT_COLOR, cmap: str | mcolors.Colormap | None = None,
+              vmin: float | None = None, vmax: float | None = None, edgecolor: ColorType = "0.35",
+              linestyle: LineStyleType = "-", fontsize: float | None = None, gid: str = "grid") -> PolyCollection:
     """Draw a 2-D array as a grid of cells, each with its value written in it.
 
     Args:
@@ -152,7 +162,7 @@ def draw_grid(ax, values=None, *, shape=None, top: int = 0, left: int = 0, label
         linestyle: ``"--"`` draws dashed cells (the figures use it for padding).
         fontsize: of the values; default the largest that fits a cell.
         gid: name given to the cells (a ``PolyCollection``) and to the texts
-            (``gid + ":text"``), so :func:`grid_texts` can read them back.
+            (``gid + ":text"``), so they can be found again.
 
     Returns the collection of cells, row by row.
     """
@@ -165,16 +175,15 @@ def draw_grid(ax, values=None, *, shape=None, top: int = 0, left: int = 0, label
     else:
         raise ValueError("draw_grid needs values or shape, got neither")
 
-    if labels is False:
-        labels = None
-    elif labels is None and array is not None:
-        labels = [[format_value(v) for v in row] for row in array]
-    if labels is not None:
-        labels = [["" if text is None else str(text) for text in row] for row in labels]
-        if (len(labels), len(labels[0]) if labels else 0) != (rows, cols):
+    texts: list[list[str]] | None = None      # what each cell says
+    if labels is None and array is not None:
+        texts = [[format_value(v) for v in row] for row in array]
+    elif labels is not None and labels is not False:
+        texts = [["" if text is None else str(text) for text in row] for row in labels]
+        if (len(texts), len(texts[0]) if texts else 0) != (rows, cols):
             raise ValueError(f"labels must have the shape of the grid ({rows}, {cols})")
     if fontsize is None:
-        longest = max((len(t) for row in labels for t in row), default=1) if labels else 1
+        longest = max((len(t) for row in texts for t in row), default=1) if texts else 1
         fontsize = cell_fontsize(ax, *_grid_extent(ax, rows, cols), longest=longest)
 
     if cmap is not None and array is not None:
@@ -191,17 +200,18 @@ def draw_grid(ax, values=None, *, shape=None, top: int = 0, left: int = 0, label
 
     positions = [(top + r, left + c) for r in range(rows) for c in range(cols)]
     collection = draw_cells(ax, positions, facecolor=facecolor, edgecolor=edgecolor, linestyle=linestyle, gid=gid)
-    if labels is not None:
+    if texts is not None:
         for r in range(rows):
             for c in range(cols):
-                if labels[r][c]:
+                if texts[r][c]:
                     dark = colours is not None and _is_dark(colours[r, c])
-                    ax.text(left + c + 0.5, top + r + 0.5, labels[r][c], ha="center", va="center",
+                    ax.text(left + c + 0.5, top + r + 0.5, texts[r][c], ha="center", va="center",
                             fontsize=fontsize, color="white" if dark else "black", gid=f"{gid}:text")
     return collection
 
 
-def draw_padding(ax, rows: int, cols: int, padding, *, gid: str = "padding") -> PolyCollection | None:
+def draw_padding(ax: Axes, rows: int, cols: int, padding: tuple[int, int], *,
+                 gid: str = "padding") -> PolyCollection | None:
     """Dashed white cells around the border of a ``rows x cols`` grid, ``padding = (pH, pW)`` deep.
 
     ``rows`` and ``cols`` count the padding; the inner cells are left alone.
@@ -215,7 +225,8 @@ def draw_padding(ax, rows: int, cols: int, padding, *, gid: str = "padding") -> 
     return draw_cells(ax, ring, facecolor=PADDING_COLOR, edgecolor="0.55", linestyle="--", gid=gid)
 
 
-def highlight_cells(ax, cells, *, color=KERNEL_COLOR, alpha=0.45, gid: str = "highlight") -> list[Rectangle]:
+def highlight_cells(ax: Axes, cells: Iterable[tuple[int, int]], *, color: ColorType = KERNEL_COLOR,
+                    alpha: float = 0.45, gid: str = "highlight") -> list[Rectangle]:
     """Fill each ``(row, col)`` of ``cells`` with a translucent colour; returns the rectangles.
 
     The cells need not touch: a dilated kernel window is a set of separate cells.
@@ -229,8 +240,9 @@ def highlight_cells(ax, cells, *, color=KERNEL_COLOR, alpha=0.45, gid: str = "hi
     return patches
 
 
-def outline_cells(ax, top: int, left: int, height: int = 1, width: int = 1, *, color=KERNEL_COLOR,
-                  linewidth: float = 2.5, linestyle="-", gid: str = "outline") -> Rectangle:
+def outline_cells(ax: Axes, top: int, left: int, height: int = 1, width: int = 1, *,
+                  color: ColorType = KERNEL_COLOR, linewidth: float = 2.5, linestyle: LineStyleType = "-",
+                  gid: str = "outline") -> Rectangle:
     """Draw a coloured frame around the ``height x width`` block of cells starting at ``(top, left)``."""
     frame = Rectangle((left, top), width, height, fill=False, edgecolor=color, linewidth=linewidth,
                       linestyle=linestyle, gid=gid, zorder=3)
@@ -238,37 +250,7 @@ def outline_cells(ax, top: int, left: int, height: int = 1, width: int = 1, *, c
     return frame
 
 
-def grid_texts(ax, gid: str = "grid") -> dict[tuple[int, int], str]:
-    """The texts :func:`draw_grid` wrote with this ``gid``, as ``{(row, col): text}``.
-
-    Positions are in the axes' cell coordinates (a grid drawn at
-    ``top=1, left=1`` starts at ``(1, 1)``).
-    """
-    texts = {}
-    for text in ax.texts:
-        if text.get_gid() == f"{gid}:text":
-            x, y = text.get_position()
-            texts[(int(np.floor(y)), int(np.floor(x)))] = text.get_text()
-    return texts
-
-
-def patches_with_gid(ax, gid: str) -> list:
-    """The patches of ``ax`` named ``gid`` (highlights and outlines)."""
-    return [patch for patch in ax.patches if patch.get_gid() == gid]
-
-
-def cell_positions(ax, gid: str = "grid") -> list[tuple[int, int]]:
-    """The ``(row, col)`` of every cell drawn by :func:`draw_cells` / :func:`draw_grid` with this ``gid``."""
-    positions = []
-    for collection in ax.collections:
-        if collection.get_gid() == gid:
-            for path in collection.get_paths():
-                x, y = path.vertices.min(axis=0)
-                positions.append((int(round(y)), int(round(x))))
-    return positions
-
-
-def check_position(name: str, position, shape) -> tuple[int, int]:
+def check_position(name: str, position: object, shape: Sequence[int]) -> tuple[int, int]:
     """``position`` as a ``(row, col)`` inside a grid of ``shape``, or raise naming ``name``."""
     if (not isinstance(position, (tuple, list)) or len(position) != 2
             or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in position)):
@@ -282,9 +264,25 @@ def check_position(name: str, position, shape) -> tuple[int, int]:
     return row, col
 
 
+def root_figure(ax: Axes) -> Figure:
+    """The ``Figure`` that ``ax`` is drawn in (the whole figure, also for axes in a subfigure).
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig = plt.figure()
+    >>> ax = fig.subfigures(1, 2)[0].subplots()                 # axes in the left half
+    >>> root_figure(ax) is fig, ax.figure is fig                # ax.figure is the subfigure
+    (True, False)
+    >>> plt.close(fig)
+    """
+    figure = ax.get_figure(root=True)
+    if figure is None:
+        raise ValueError("ax must be an Axes placed in a figure (from plt.subplots or fig.add_subplot)")
+    return figure
+
+
 # --------------------------------------------------------------------------- private
 
-def _grid_extent(ax, rows, cols):
+def _grid_extent(ax: Axes, rows: int, cols: int) -> tuple[int, int]:
     """The rows and columns the axes will show (at least this grid), for the font size."""
     x0, x1 = ax.get_xlim()
     y1, y0 = ax.get_ylim()
@@ -293,12 +291,12 @@ def _grid_extent(ax, rows, cols):
     return max(rows, round(abs(y1 - y0))), max(cols, round(abs(x1 - x0)))
 
 
-def _get_cmap(cmap):
+def _get_cmap(cmap: str | mcolors.Colormap) -> mcolors.Colormap:
     import matplotlib
 
     return matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
 
 
-def _is_dark(rgba) -> bool:
+def _is_dark(rgba: Sequence[float] | np.ndarray) -> bool:
     r, g, b = rgba[:3]
     return 0.299 * r + 0.587 * g + 0.114 * b < 0.5

@@ -19,12 +19,14 @@ or 3, values in ``[0, 1]``); label maps are ``(H, W)`` int64.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from course._checks import check_float, check_int
@@ -42,13 +44,20 @@ from course.viz.grids import (
     outline_cells,
 )
 
-__all__ = ["to_picture", "show_picture", "show_images", "segmentation_colors", "segmentation_cmap", "show_segmentation",
-           "receptive_field_figure"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from course.receptive import ReceptiveField
+
+__all__ = ["to_picture", "show_picture", "picture_axes", "show_images", "segmentation_colors", "segmentation_cmap",
+           "show_segmentation", "receptive_field_figure"]
 
 
 # --------------------------------------------------------------------------- images
 
-def to_picture(name: str, image) -> np.ndarray:
+def to_picture(name: str, image: torch.Tensor | ArrayLike) -> np.ndarray:
     """A ``(C, H, W)`` / ``(H, W)`` tensor or array as an ``(H, W)`` or ``(H, W, 3)`` numpy array.
 
     Floats outside ``[0, 1]`` (a normalised image) are rescaled to ``[0, 1]``
@@ -75,7 +84,7 @@ def to_picture(name: str, image) -> np.ndarray:
     return array
 
 
-def show_picture(ax, image: np.ndarray, cmap="gray") -> None:
+def show_picture(ax: Axes, image: np.ndarray, cmap: str | Colormap = "gray") -> None:
     """Draw a :func:`to_picture` array on ``ax``, pixels as squares, values in ``[0, 1]``, no ticks."""
     if image.ndim == 2:
         ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
@@ -84,7 +93,24 @@ def show_picture(ax, image: np.ndarray, cmap="gray") -> None:
     ax.set_axis_off()
 
 
-def show_images(images, titles=None, ncols=None, *, cmap="gray", size: float = 1.6):
+def picture_axes(picture: np.ndarray, size: float) -> tuple[Figure, Axes]:
+    """A new figure for one :func:`to_picture` array: ``size`` inches wide (at most 8), room for a title.
+
+    The figure is closed in pyplot (returned, not shown twice in a notebook).
+
+    >>> fig, ax = picture_axes(np.zeros((20, 40)), size=4)      # a 20x40 picture
+    >>> fig.get_size_inches().tolist()                           # 4 wide, 4 * 20/40 + 0.3 high
+    [4.0, 2.3]
+    """
+    height, width = picture.shape[:2]
+    fig, ax = plt.subplots(figsize=(min(size, 8.0), min(size, 8.0) * height / width + 0.3))
+    plt.close(fig)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / fig.get_figheight())
+    return fig, ax
+
+
+def show_images(images: torch.Tensor | Sequence[torch.Tensor | np.ndarray], titles: Sequence[object] | None = None,
+                ncols: int | None = None, *, cmap: str | Colormap = "gray", size: float = 1.6) -> Figure:
     """Show images in a grid, ``ncols`` per row (default: up to 6), with optional titles.
 
     Args:
@@ -152,11 +178,15 @@ def segmentation_colors(num_classes: int) -> np.ndarray:
     [[0.0, 0.0, 0.0], [0.12, 0.47, 0.71], [1.0, 0.5, 0.05]]
     """
     num_classes = check_int("num_classes", num_classes, minimum=1)
-    palette = [(0.0, 0.0, 0.0)]
-    palette += list(matplotlib.colormaps["tab10"].colors)
-    palette += list(matplotlib.colormaps["tab20"].colors[1::2])
-    palette += list(matplotlib.colormaps["tab20b"].colors) + list(matplotlib.colormaps["tab20c"].colors)
-    return np.array([palette[k % len(palette)] for k in range(num_classes)], dtype=float)
+    palette = np.concatenate([np.zeros((1, 3)), _listed_colours("tab10"), _listed_colours("tab20")[1::2],
+                              _listed_colours("tab20b"), _listed_colours("tab20c")])
+    return palette[np.arange(num_classes) % len(palette)]
+
+
+def _listed_colours(name: str) -> np.ndarray:
+    """The ``N`` colours of a colormap that is a list of colours (``tab10``: 10), as ``(N, 3)`` RGB."""
+    cmap = matplotlib.colormaps[name]
+    return cmap(np.arange(cmap.N))[:, :3]
 
 
 def segmentation_cmap(num_classes: int) -> ListedColormap:
@@ -167,7 +197,7 @@ def segmentation_cmap(num_classes: int) -> ListedColormap:
     return ListedColormap(segmentation_colors(num_classes), name=f"segmentation{num_classes}")
 
 
-def _label_map(name: str, labels, shape) -> np.ndarray:
+def _label_map(name: str, labels: torch.Tensor | ArrayLike, shape: Sequence[int]) -> np.ndarray:
     """``labels`` as an ``(H, W)`` int array; ``(C, H, W)`` scores become their argmax over C."""
     if not isinstance(labels, torch.Tensor):
         labels = torch.as_tensor(np.asarray(labels))
@@ -185,7 +215,7 @@ def _label_map(name: str, labels, shape) -> np.ndarray:
     return labels.numpy().astype(np.int64)
 
 
-def _overlay(labels: np.ndarray, colours: np.ndarray, alpha: float, ignore_index) -> np.ndarray:
+def _overlay(labels: np.ndarray, colours: np.ndarray, alpha: float, ignore_index: int | None) -> np.ndarray:
     """RGBA image: each class in its colour at ``alpha``, class 0 transparent, ignored pixels white."""
     ignored = labels == ignore_index if ignore_index is not None else np.zeros(labels.shape, dtype=bool)
     rgba = np.zeros(labels.shape + (4,))
@@ -196,8 +226,10 @@ def _overlay(labels: np.ndarray, colours: np.ndarray, alpha: float, ignore_index
     return rgba
 
 
-def show_segmentation(image, mask, pred=None, num_classes=None, *, class_names=None, alpha=0.55,
-                      ignore_index=None):
+def show_segmentation(image: torch.Tensor | ArrayLike, mask: torch.Tensor | ArrayLike,
+                      pred: torch.Tensor | ArrayLike | None = None, num_classes: int | None = None, *,
+                      class_names: Sequence[object] | None = None, alpha: float = 0.55,
+                      ignore_index: int | None = None) -> Figure:
     """An image, its label map overlaid, and (optionally) a prediction overlaid.
 
     Args:
@@ -263,7 +295,7 @@ def show_segmentation(image, mask, pred=None, num_classes=None, *, class_names=N
 
 # --------------------------------------------------------------------------- receptive fields
 
-def receptive_field_figure(rf, position=(0, 0)):
+def receptive_field_figure(rf: ReceptiveField, position: Sequence[int] = (0, 0)) -> Figure:
     """The input pixels that output unit ``position`` of a network sees.
 
     ``rf`` is a ``course.receptive.ReceptiveField`` (from ``receptive_field``).

@@ -20,6 +20,8 @@ Example::
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,7 +31,16 @@ from torch import nn
 
 from course._checks import check_int
 from course.receptive import effective_receptive_field, fraction_inside, receptive_field
-from course.viz.explorer import Explorer, View, dropdown, slider
+from course.viz.explorer import Controls, Explorer, Values, View, dropdown, slider
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType, LineStyleType
+
+    from course.receptive import ReceptiveField
+
+Region = tuple[int, int, int, int]      # (top, left, bottom, right), inclusive, as ReceptiveField.region returns
 
 __all__ = ["example_network", "receptive_field_explorer"]
 
@@ -60,7 +71,7 @@ def example_network(seed: int = 0) -> nn.Sequential:
         ])).eval()
 
 
-def _check_image(image) -> torch.Tensor:
+def _check_image(image: object) -> torch.Tensor:
     """``(C, H, W)`` float32 from a ``(C, H, W)``, ``(1, C, H, W)`` or ``(H, W)`` tensor."""
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"image must be a torch.Tensor (C, H, W), got {type(image).__name__}")
@@ -75,19 +86,20 @@ def _check_image(image) -> torch.Tensor:
     return image.detach().to(torch.float32).cpu()
 
 
-def _show_pair(pair, unit: str = "") -> str:
+def _show_pair(pair: Sequence[int], unit: str = "") -> str:
     """``14`` when both axes agree, ``7×13`` (height × width) when not."""
     return f"{pair[0]}{unit}" if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}{unit}"
 
 
-def _middle(region, size_hw):
+def _middle(region: Region, size_hw: tuple[int, int]) -> Region:
     """The middle of ``region``: half its height and half its width (rounded up), centred."""
     top, left, bottom, right = region
     cut_h, cut_w = (size - (size + 1) // 2 for size in size_hw)       # rows and columns left out
     return (top + cut_h // 2, left + cut_w // 2, bottom - (cut_h - cut_h // 2), right - (cut_w - cut_w // 2))
 
 
-def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int = 0, batch: int = 4):
+def receptive_field_explorer(model: nn.Sequential | None = None, image: torch.Tensor | None = None,
+                             layers: Sequence[str] | None = None, *, seed: int = 0, batch: int = 4) -> Explorer:
     """Pick a layer and one of its units; see its theoretical and effective receptive field on an image.
 
     Args:
@@ -136,10 +148,10 @@ def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int =
     input_size = (1, channels, height, width)
     names = [name for name, _ in model.named_children()]
 
-    def field_of(name):
+    def field_of(name: str) -> ReceptiveField:
         return receptive_field(model[:names.index(name) + 1], input_size)
 
-    fields: dict = {}
+    fields: dict[str, ReceptiveField] = {}
     if layers is None:
         previous = None
         for name in names:
@@ -175,9 +187,9 @@ def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int =
         "col": slider("unit col", out_w // 2, 0, out_w - 1),
     }
     shown = {"layer": last}
-    erf_cache: dict = {}
+    erf_cache: dict[tuple[str, tuple[int, int]], torch.Tensor] = {}
 
-    def adjust(controls):
+    def adjust(controls: Controls) -> None:
         """Row and column range over the chosen layer's map; a new layer keeps the unit's relative place."""
         name = controls["layer"].value
         new_h, new_w = fields[name].output_shape[-2:]
@@ -189,13 +201,13 @@ def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int =
                 control.value = round(place * (new - 1))
         shown["layer"] = name
 
-    def erf_of(name, unit):
+    def erf_of(name: str, unit: tuple[int, int]) -> torch.Tensor:
         if (name, unit) not in erf_cache:
             erf_cache[(name, unit)] = effective_receptive_field(
                 model[:names.index(name) + 1], (batch, channels, height, width), unit=unit, seed=seed)
         return erf_cache[(name, unit)]
 
-    def update(values):
+    def update(values: Values) -> View:
         name, unit = values["layer"], (values["row"], values["col"])
         rf = fields[name]
         map_h, map_w = rf.output_shape[-2:]
@@ -218,20 +230,18 @@ def receptive_field_explorer(model=None, image=None, layers=None, *, seed: int =
                  "mass_middle": in_middle, "erf": erf}
         return View(text, fig, state)
 
-    explorer = Explorer(controls, update, adjust, name="receptive-field")
-    explorer.model = model
-    explorer.image = image
-    explorer.fields = dict(fields)
-    return explorer
+    return Explorer(controls, update, adjust, name="receptive-field")
 
 
-def _outline(ax, region, *, color, gid, linestyle="-", linewidth=1.8):
+def _outline(ax: Axes, region: Region, *, color: ColorType, gid: str, linestyle: LineStyleType = "-",
+             linewidth: float = 1.8) -> None:
     top, left, bottom, right = region
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
                            edgecolor=color, linewidth=linewidth, linestyle=linestyle, gid=gid, zorder=3))
 
 
-def _figure(image, erf, region, middle, rf, unit, name):
+def _figure(image: torch.Tensor, erf: torch.Tensor, region: Region, middle: Region, rf: ReceptiveField,
+            unit: tuple[int, int], name: str) -> Figure:
     """Left: the image, the effective field laid over it, the theoretical field framed. Right: the field alone."""
     channels, height, width = image.shape
     top, left, bottom, right = region

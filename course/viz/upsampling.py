@@ -16,15 +16,17 @@ Every number drawn comes from the library (``course.conv``, ``course.upsample``)
 
 Example, the 2x2 -> 5x5 transposed convolution of the lecture::
 
-    >>> from course.viz.grids import grid_texts       # reads back the numbers a figure writes
     >>> fig = transposed_conv_steps_figure()          # x = [[1, 2], [3, 4]], 3x3 kernel of ones, stride 2
-    >>> grid_texts(fig.axes[2], "output")[(2, 2)]     # the centre receives all four stamps
+    >>> output = {t.get_position(): t.get_text() for t in fig.axes[2].texts if t.get_gid() == "output:text"}
+    >>> output[(2.5, 2.5)]                            # cell (2, 2), the centre, receives all four stamps
     '10'
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from course._checks import check_int, check_pair
 from course.conv import conv2d, conv_transpose2d, max_pool2d
 from course.upsample import max_unpool2d, unpool_bed_of_nails, unpool_nearest
-from course.viz.explorer import Explorer, View, dropdown, slider
+from course.viz.explorer import Explorer, Values, View, dropdown, slider
 from course.viz.grids import (
     INPUT_COLOR,
     KERNEL_COLOR,
@@ -48,8 +50,13 @@ from course.viz.grids import (
     outline_cells,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
 __all__ = [
-    "unpooling_figure", "unpooling_input", "unpool", "unpooling_method_figure", "unpooling_explorer",
+    "unpooling_figure", "unpooling_input", "Unpooled", "unpool", "unpooling_method_figure", "unpooling_explorer",
     "TransposedConvSteps", "transposed_conv_steps", "transposed_conv_steps_figure", "transposed_conv_stamp_figure",
     "transposed_conv_explorer",
     "overlap_counts", "checkerboard_figure", "checkerboard_explorer",
@@ -65,7 +72,7 @@ DEFAULT_TRANSPOSED_INPUT = [[1, 2],
 
 # --------------------------------------------------------------------------- unpooling
 
-def unpooling_figure(x=None, scale_factor=2):
+def unpooling_figure(x: torch.Tensor | ArrayLike | None = None, scale_factor: int = 2) -> Figure:
     r"""Three ways to undo a ``scale_factor x scale_factor`` max pooling, side by side.
 
     Top row: the pooling input ``x`` (2-D; default a 4x4 example) with its
@@ -75,10 +82,10 @@ def unpooling_figure(x=None, scale_factor=2):
     unpooled by ``unpool_nearest``, ``unpool_bed_of_nails`` and
     ``max_unpool2d`` (back to where the maxima were, zeros elsewhere).
 
-    The texts of the panels carry the gids ``"x"``, ``"values"``,
-    ``"indices"``, ``"nearest"``, ``"bed_of_nails"`` and ``"max_unpool"``
-    (read them with ``grid_texts``); the filled cells ``"argmax"``,
-    ``"nails"`` and ``"landed"``.
+    The cells of the panels carry the gids ``"x"``, ``"values"``,
+    ``"indices"``, ``"nearest"``, ``"bed_of_nails"`` and ``"max_unpool"``,
+    their texts the same with ``":text"`` (see :mod:`course.viz.grids`); the
+    filled cells ``"argmax"``, ``"nails"`` and ``"landed"``.
 
     >>> fig = unpooling_figure()
     >>> [ax.get_title().split("\n")[0] for ax in fig.axes][3:]
@@ -156,7 +163,8 @@ class TransposedConvSteps:
         return self.sums[k][pH:pH + H, pW:pW + W]
 
 
-def transposed_conv_steps(x=None, kernel=None, stride=2, padding=0) -> TransposedConvSteps:
+def transposed_conv_steps(x: torch.Tensor | ArrayLike | None = None, kernel: torch.Tensor | ArrayLike | None = None,
+                          stride: int | Sequence[int] = 2, padding: int | Sequence[int] = 0) -> TransposedConvSteps:
     """Split ``conv_transpose2d(x, kernel, stride, padding)`` into one stamp per input pixel.
 
     ``x`` (2-D, default ``[[1, 2], [3, 4]]``) and ``kernel`` (2-D, default a
@@ -192,7 +200,7 @@ def transposed_conv_steps(x=None, kernel=None, stride=2, padding=0) -> Transpose
     return TransposedConvSteps(x, kernel, stride, padding, stamps, sums, output)
 
 
-def _draw_sum(ax, steps: TransposedConvSteps, k: int, title: str, frame=None) -> None:
+def _draw_sum(ax: Axes, steps: TransposedConvSteps, k: int, title: str, frame: tuple[int, int] | None = None) -> None:
     """The output after ``k`` stamps: the cropped border dashed, the last stamp framed in red."""
     total = steps.sums[k]
     (pH, pW), (H_out, W_out) = steps.padding, steps.output.shape
@@ -218,7 +226,10 @@ def _label(value: float) -> str:
     return "0" if value == 0 else f"{value:.3g}"
 
 
-def transposed_conv_stamp_figure(x=None, kernel=None, stride=2, padding=0, step=None):
+def transposed_conv_stamp_figure(x: torch.Tensor | ArrayLike | None = None,
+                                 kernel: torch.Tensor | ArrayLike | None = None,
+                                 stride: int | Sequence[int] = 2, padding: int | Sequence[int] = 0,
+                                 step: int | None = None) -> Figure:
     """One step of a transposed convolution: the input, the kernel, the stamp, the sum so far.
 
     ``step`` = ``k`` in ``0 .. x.numel()`` (default: the last) shows the output
@@ -272,7 +283,9 @@ def transposed_conv_stamp_figure(x=None, kernel=None, stride=2, padding=0, step=
     return fig
 
 
-def transposed_conv_steps_figure(x=None, kernel=None, stride=2, padding=0):
+def transposed_conv_steps_figure(x: torch.Tensor | ArrayLike | None = None,
+                                 kernel: torch.Tensor | ArrayLike | None = None,
+                                 stride: int | Sequence[int] = 2, padding: int | Sequence[int] = 0) -> Figure:
     """All the stamps of a transposed convolution, one panel each, and the result.
 
     Top row: ``x`` (default ``[[1, 2], [3, 4]]``), the kernel (default 3x3
@@ -310,17 +323,18 @@ def transposed_conv_steps_figure(x=None, kernel=None, stride=2, padding=0):
     for k, ax in enumerate(axes.flat[ncols:ncols + n], start=1):
         i, j, _, _ = steps.stamps[k - 1]
         _draw_sum(ax, steps, k, f"+ x[{i},{j}] × kernel ({k}/{n})", frame=(side, side))
-    padding = f", padding {_pair_text(steps.padding)} cropped (dashed)" if steps.padding != (0, 0) else ""
+    cropped = f", padding {_pair_text(steps.padding)} cropped (dashed)" if steps.padding != (0, 0) else ""
     fig.suptitle(f"Transposed convolution {H}×{W} → {H_out}×{W_out}, stride {_pair_text(steps.stride)}"
-                 f"{padding}:\none stamp x[i,j] × kernel per input pixel; overlaps add up", fontsize=10)
+                 f"{cropped}:\none stamp x[i,j] × kernel per input pixel; overlaps add up", fontsize=10)
     return fig
 
 
-def _pair_text(pair) -> str:
+def _pair_text(pair: Sequence[int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
 
 
-def transposed_conv_explorer(x=None, kernel=None, stride=2, padding=0):
+def transposed_conv_explorer(x: torch.Tensor | ArrayLike | None = None, kernel: torch.Tensor | ArrayLike | None = None,
+                             stride: int = 2, padding: int = 0) -> Explorer:
     """Step through a transposed convolution, one stamp at a time.
 
     Controls: ``"step"`` (0 .. number of pixels of ``x``), ``"stride"`` and
@@ -347,7 +361,7 @@ def transposed_conv_explorer(x=None, kernel=None, stride=2, padding=0):
         "padding": slider("padding", padding, 0, max(2, padding)),
     }
 
-    def update(values):
+    def update(values: Values) -> View:
         steps = transposed_conv_steps(first.x, first.kernel, values["stride"], values["padding"])
         k = values["step"]
         fig = transposed_conv_stamp_figure(first.x, first.kernel, values["stride"], values["padding"], step=k)
@@ -367,7 +381,7 @@ def transposed_conv_explorer(x=None, kernel=None, stride=2, padding=0):
 
 # --------------------------------------------------------------------------- checkerboard
 
-def overlap_counts(kernel_size=3, stride=2, size=5) -> torch.Tensor:
+def overlap_counts(kernel_size: int = 3, stride: int = 2, size: int = 5) -> torch.Tensor:
     """How many kernel stamps land on each output pixel: ``conv_transpose2d(ones, ones)``.
 
     A ``size x size`` input of ones, a ``kernel_size x kernel_size`` kernel of
@@ -388,7 +402,23 @@ def overlap_counts(kernel_size=3, stride=2, size=5) -> torch.Tensor:
     return conv_transpose2d(torch.ones(1, 1, n, n), torch.ones(1, 1, k, k), stride=s)[0, 0]
 
 
-def _checkerboard(kernel_size, stride, size):
+class _Checkerboard(TypedDict):
+    """The overlap counts of a transposed convolution and what the checkerboard figure says about them."""
+
+    kernel_size: int
+    stride: int
+    size: int
+    counts: torch.Tensor          # overlap_counts(kernel_size, stride, size)
+    interior: torch.Tensor        # counts away from the border, where every stamp arrives
+    min: float                    # of the interior
+    max: float
+    ratio: float                  # min / max
+    divisible: bool               # kernel_size % stride == 0
+    even: bool                    # min == max: no checkerboard
+    resize_conv: torch.Tensor     # bilinear upsampling then conv2d, for comparison
+
+
+def _checkerboard(kernel_size: int, stride: int, size: int) -> _Checkerboard:
     """The counts, their interior and statistics, the resize-convolve comparison."""
     k = check_int("kernel_size", kernel_size, minimum=1)
     s = check_int("stride", stride, minimum=1)
@@ -412,7 +442,7 @@ def _checkerboard(kernel_size, stride, size):
     }
 
 
-def _checkerboard_text(state) -> str:
+def _checkerboard_text(state: _Checkerboard) -> str:
     k, s = state["kernel_size"], state["stride"]
     verdict = "is divisible" if state["divisible"] else "is not divisible"
     overlap = "even overlap" if state["even"] else "uneven overlap (checkerboard)"
@@ -420,7 +450,7 @@ def _checkerboard_text(state) -> str:
             f"min/max = {state['min']:g}/{state['max']:g} = {state['ratio']:.2f}")
 
 
-def checkerboard_figure(kernel_size=3, stride=2, size=5):
+def checkerboard_figure(kernel_size: int = 3, stride: int = 2, size: int = 5) -> Figure:
     """Overlap of transposed-convolution stamps (left) versus resize-then-convolve (right).
 
     Left: :func:`overlap_counts`, ``conv_transpose2d`` of a ``size x size``
@@ -449,8 +479,8 @@ def checkerboard_figure(kernel_size=3, stride=2, size=5):
         (axes[1], "resize_conv", resize_conv, f"bilinear ×{state['stride']}, then conv2d {k}×{k}"),
     ]
     for ax, name, grid, title in panels:
-        grid_axes(ax, *grid.shape, frame=counts.shape, title=title)
-        labels = None if max(grid.shape) <= 12 else False  # numbers only while they fit (and draw fast)
+        grid_axes(ax, *grid.shape, frame=(counts.shape[0], counts.shape[1]), title=title)
+        labels: Literal[False] | None = None if max(grid.shape) <= 12 else False  # numbers only while they fit
         draw_grid(ax, grid, labels=labels, cmap="magma", vmin=0, vmax=float(grid.max()), edgecolor="0.5",
                   gid=name)
     interior = state["interior"]
@@ -459,7 +489,7 @@ def checkerboard_figure(kernel_size=3, stride=2, size=5):
     return fig
 
 
-def checkerboard_explorer(kernel_size=3, stride=2, size=5):
+def checkerboard_explorer(kernel_size: int = 3, stride: int = 2, size: int = 5) -> Explorer:
     """Sliders ``"kernel_size"``, ``"stride"`` and ``"size"`` for :func:`checkerboard_figure`.
 
     ``explorer.label.value`` says whether ``kernel_size`` is divisible by
@@ -483,11 +513,12 @@ def checkerboard_explorer(kernel_size=3, stride=2, size=5):
         "size": slider("input size", n, 1, max(10, n)),
     }
 
-    def update(values):
+    def update(values: Values) -> View:
         state = _checkerboard(values["kernel_size"], values["stride"], values["size"])
         fig = checkerboard_figure(values["kernel_size"], values["stride"], values["size"])
-        keep = ("divisible", "even", "min", "max", "ratio", "counts")
-        return View(_checkerboard_text(state), fig, {key: state[key] for key in keep})
+        shown = {"divisible": state["divisible"], "even": state["even"], "min": state["min"], "max": state["max"],
+                 "ratio": state["ratio"], "counts": state["counts"]}
+        return View(_checkerboard_text(state), fig, shown)
 
     return Explorer(controls, update, name="checkerboard")
 
@@ -501,7 +532,7 @@ UNPOOLING_METHODS = {
 }
 
 
-def unpooling_input(size=4, seed=0) -> torch.Tensor:
+def unpooling_input(size: int = 4, seed: int = 0) -> torch.Tensor:
     """A ``size x size`` float map holding ``1, 2, ..., size**2`` in an order fixed by ``seed``.
 
     All values differ, so every pooling window has one maximum and every
@@ -518,7 +549,18 @@ def unpooling_input(size=4, seed=0) -> torch.Tensor:
     return (order + 1).to(torch.float32).reshape(n, n)
 
 
-def unpool(method: str, x, scale_factor=2) -> dict:
+class Unpooled(TypedDict):
+    """What :func:`unpool` returns: the pooling, the unpooling and where the maxima were."""
+
+    x: torch.Tensor                         # (H, W), the pooling input
+    pooled: torch.Tensor                    # (H // s, W // s), max_pool2d(x, s)
+    indices: torch.Tensor                   # (H // s, W // s), row * W + col in x of each maximum
+    output: torch.Tensor                    # the unpooled map
+    argmax: list[tuple[int, int]]           # (row, col) in x of each pooled value, row by row
+    nonzero: int                            # how many output cells are not zero
+
+
+def unpool(method: str, x: torch.Tensor | ArrayLike, scale_factor: int = 2) -> Unpooled:
     """Max-pool the 2-D map ``x`` by ``scale_factor``, then unpool the pooled values with ``method``.
 
     ``method`` is ``"nearest"`` (``course.upsample.unpool_nearest``),
@@ -556,7 +598,7 @@ def unpool(method: str, x, scale_factor=2) -> dict:
             "argmax": [divmod(int(i), W) for i in indices.flatten()], "nonzero": int((output != 0).sum())}
 
 
-def _unpooling_text(method: str, s: int, result: dict) -> str:
+def _unpooling_text(method: str, s: int, result: Unpooled) -> str:
     h, w = result["pooled"].shape
     H_out, W_out = result["output"].shape
     how = {"nearest": "each value copied into its block",
@@ -566,13 +608,14 @@ def _unpooling_text(method: str, s: int, result: dict) -> str:
             f"{result['nonzero']} of {H_out * W_out} output cells non-zero ({how})")
 
 
-def _unpooling_title(method: str, s: int, result: dict) -> str:
+def _unpooling_title(method: str, s: int, result: Unpooled) -> str:
     """The label's text in two lines, for the figure."""
     first, _, second = _unpooling_text(method, s, result).partition(", ")
     return f"{first}\n{second}"
 
 
-def unpooling_method_figure(method="max_unpool", x=None, scale_factor=2):
+def unpooling_method_figure(method: str = "max_unpool", x: torch.Tensor | ArrayLike | None = None,
+                            scale_factor: int = 2) -> Figure:
     """One unpooling method after a max pooling: pooling input, pooled values (and indices), output.
 
     Panels, left to right: ``x`` (default :func:`unpooling_input`) with the
@@ -589,7 +632,7 @@ def unpooling_method_figure(method="max_unpool", x=None, scale_factor=2):
     return _draw_unpooling(method, s, result)
 
 
-def _draw_unpooling(method: str, s: int, result: dict):
+def _draw_unpooling(method: str, s: int, result: Unpooled) -> Figure:
     x, pooled, indices, output = result["x"], result["pooled"], result["indices"], result["output"]
     H, W = x.shape
     h, w = pooled.shape
@@ -622,7 +665,7 @@ def _draw_unpooling(method: str, s: int, result: dict):
     return fig
 
 
-def unpooling_explorer(method="max_unpool", scale_factor=2, size=4, seed=0):
+def unpooling_explorer(method: str = "max_unpool", scale_factor: int = 2, size: int = 4, seed: int = 0) -> Explorer:
     """Choose an unpooling method and an input; see the pooled values go back up.
 
     Controls: ``"method"`` (a dropdown: ``"nearest"``, ``"bed_of_nails"``,
@@ -657,7 +700,7 @@ def unpooling_explorer(method="max_unpool", scale_factor=2, size=4, seed=0):
         "seed": slider("seed", seed, 0, max(20, seed)),
     }
 
-    def update(values):
+    def update(values: Values) -> View:
         method, s = values["method"], values["scale_factor"]
         x = unpooling_input(values["size"], values["seed"])
         if values["size"] < s:
