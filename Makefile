@@ -30,10 +30,12 @@ $(STAMP): pyproject.toml constraints.txt
 lab: setup
 	$(PY) -m course.lab
 
-# Lint first (pyflakes, pycodestyle, isort, bugbear, pydocstyle: see [tool.ruff]
-# in pyproject.toml), so a lint error fails the run before the slow tests start.
+# Lint and type-check first (ruff: pyflakes, pycodestyle, isort, bugbear, pydocstyle;
+# mypy: every function of course/ annotated; see [tool.ruff] and [tool.mypy] in
+# pyproject.toml), so such an error fails the run before the slow tests start.
 test: setup
-	$(PY) -m ruff check course tests benchmarks scripts conftest.py
+	$(PY) -m ruff check course tests benchmarks scripts deploy conftest.py
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 benchmarks: setup

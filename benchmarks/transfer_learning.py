@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course.data import DigitsClassification
 from course.pretrained import DigitsCNN, load_pretrained
-from course.train import evaluate, fit, predict
+from course.train import evaluate, fit, predict, reestimate_batchnorm
 
 NEW_CLASSES = [5, 6, 7, 8, 9]          # never seen in pretraining (it used 0-4)
 LABELS_PER_CLASS = (2, 5, 10, 20)
@@ -64,7 +64,6 @@ LRS = (1e-3, 3e-3)
 SEEDS = (0, 1, 2, 3, 4, 5)
 EPOCHS, BATCH_SIZE = 15, 16
 METHODS = ("scratch", "fine-tune", "linear probe", "random probe")
-BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 AS_TRAINED, REESTIMATED = 0, 1         # positions in what run() returns
 
 
@@ -92,32 +91,6 @@ def new_head(model: nn.Module) -> nn.Module:
     return model
 
 
-def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> nn.Module:
-    """Recompute the running statistics of the BatchNorm layers that train, from ``images`` (N, C, H, W).
-
-    One pass in training mode without gradients, with ``momentum=None``: each
-    running mean and variance becomes the average over the batches of
-    ``images``. Layers that ``model.train()`` leaves in evaluation mode keep
-    their statistics. No weight changes; the train/eval mode is restored.
-    """
-    was_training = model.training
-    model.train()
-    layers = [m for m in model.modules() if isinstance(m, BATCHNORM) and m.training]
-    momenta = [layer.momentum for layer in layers]
-    try:
-        for layer in layers:
-            layer.reset_running_stats()
-            layer.momentum = None                    # a cumulative average instead of a running one
-        with torch.no_grad():
-            for batch in images.split(batch_size):
-                model(batch)
-    finally:
-        for layer, momentum in zip(layers, momenta, strict=True):
-            layer.momentum = momentum
-        model.train(was_training)
-    return model
-
-
 def run(method: str, train: TensorDataset, test: TensorDataset, seed: int, lr: float) -> tuple[float, float, float]:
     """Train with ``method``; return (held-out accuracy as trained, re-estimated, seconds)."""
     start = time.perf_counter()
@@ -133,7 +106,7 @@ def run(method: str, train: TensorDataset, test: TensorDataset, seed: int, lr: f
         # then train only the last layer on them. A random trunk first gets the
         # BatchNorm statistics of the training images (its initial ones are 0 and 1).
         if method == "random probe":
-            reestimate_batchnorm(model, images)
+            reestimate_batchnorm(model, images.split(256))
         trunk = nn.Sequential(model.features, *model.classifier[:-1])          # (N, 1, 28, 28) -> (N, 64)
         features = TensorDataset(predict(trunk, images, logits=True), train.tensors[1])
         fit(model.classifier[-1], features, **budget)
@@ -141,7 +114,7 @@ def run(method: str, train: TensorDataset, test: TensorDataset, seed: int, lr: f
     else:
         fit(model, train, **budget)
         as_trained = evaluate(model, test)["metric"]
-        reestimated = evaluate(reestimate_batchnorm(model, images), test)["metric"]
+        reestimated = evaluate(reestimate_batchnorm(model, images.split(256)), test)["metric"]
     return as_trained, reestimated, time.perf_counter() - start
 
 

@@ -46,6 +46,8 @@ def execute(path: Path, timeout: int = 300) -> float:
     """Execute ``path`` in place; return the seconds it took."""
     import nbformat
 
+    from course.grading.release import merge_streams
+
     notebook = nbformat.read(path, as_version=4)
     client = LectureClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                            store_widget_state=True, resources={"metadata": {"path": str(path.parent)}})
@@ -54,6 +56,8 @@ def execute(path: Path, timeout: int = 300) -> float:
     seconds = time.perf_counter() - start
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)      # one print is one output, however it arrived
     drop_closed_widgets(notebook, client.closed_widgets)
     nbformat.validate(notebook)
     nbformat.write(notebook, path)

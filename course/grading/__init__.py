@@ -26,7 +26,23 @@ only where it needs it.
 """
 from __future__ import annotations
 
-_CHECKS = (
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy __getattr__ below returns, for mypy and IDEs (never run: no torch here)
+    from course.grading.checks import (
+        CheckFailure,
+        NotYourOwnCode,
+        check_close,
+        check_equal,
+        check_is_student_code,
+        check_raises,
+        check_tensor_close,
+        passed,
+        show_not_attempted,
+        warnings_to_stdout,
+    )
+
+__all__ = [
     "CheckFailure",
     "NotYourOwnCode",
     "check_close",
@@ -37,18 +53,17 @@ _CHECKS = (
     "warnings_to_stdout",
     "show_not_attempted",
     "passed",
-)
-
-__all__ = list(_CHECKS)
+]
 
 
-def __getattr__(name: str):
-    if name in _CHECKS:
+def __getattr__(name: str) -> object:
+    """A check of :mod:`course.grading.checks`, imported on first use (it imports torch)."""
+    if name in __all__:
         from course.grading import checks
 
         return getattr(checks, name)
     raise AttributeError(f"module 'course.grading' has no attribute {name!r}")
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_CHECKS))
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,16 +4,17 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # jsonschema imports rfc3987_syntax only for an optional format checker; that
 # import builds a grammar and costs seconds of CPU in every process that
 # imports nbformat. The grader never validates IRIs.
-sys.modules.setdefault("rfc3987_syntax", None)
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "import it" raises ImportError
 
 from traitlets.config import Config  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
@@ -127,7 +128,7 @@ def notebook_name(course_dir: Path, assignment: str) -> str:
 
 
 @contextlib.contextmanager
-def quiet_logs(level=logging.ERROR):
+def quiet_logs(level: int = logging.ERROR) -> Iterator[None]:
     """Silence nbgrader/traitlets/sqlalchemy chatter (restored afterwards)."""
     import warnings
     names = ["", "traitlets", "nbgrader", "NbGrader", "sqlalchemy", "alembic"]
@@ -143,7 +144,8 @@ def quiet_logs(level=logging.ERROR):
                 logging.getLogger(n).setLevel(lvl)
 
 
-def _quiet_converter(converter):
+def _quiet_converter(converter: Any) -> Any:
+    """``converter`` (an nbgrader converter) with a log of its own that goes nowhere."""
     log = logging.getLogger(f"course.grading.{converter.__class__.__name__}")
     log.handlers[:] = [logging.NullHandler()]
     log.propagate = False
@@ -186,7 +188,7 @@ def generate_assignment(course_dir: Path, assignment: str, root: Path, db: str |
     return root
 
 
-def run_converter(converter) -> str | None:
+def run_converter(converter: Any) -> str | None:
     """Run an nbgrader converter; None on success, else the exception and its ERROR log lines."""
     log = io.StringIO()
     handler = logging.StreamHandler(log)
@@ -201,12 +203,7 @@ def run_converter(converter) -> str | None:
     return None
 
 
-def is_autograded_test(cell) -> bool:
-    """A grade cell the autograder scores (a code test cell, not a manually graded answer)."""
-    return cell.cell_type == "code" and not cell.solution
-
-
-def gradebook_cells(url: str, assignment: str, notebook: str):
+def gradebook_cells(url: str, assignment: str, notebook: str) -> list[tuple[str, float, bool]]:
     """[(grade_id, max_score, autograded)] of the assignment's grade cells in notebook order."""
     from nbgrader.api import Gradebook
 
@@ -220,11 +217,3 @@ def gradebook_cells(url: str, assignment: str, notebook: str):
     cells.sort(key=lambda t: (t[3], t[0]))
     return [(name, mx, auto) for name, mx, auto, _ in cells]
 
-
-def private_environ() -> dict:
-    """Environment without the instructor's Jupyter customisations."""
-    env = dict(os.environ)
-    for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
-                "IPYTHONDIR", "PYTHONSTARTUP"):
-        env.pop(key, None)
-    return env

@@ -33,6 +33,7 @@ KERNEL_ENV = {
 
 
 def unshare_prefix() -> list[str]:
+    """The ``unshare`` command line that gives a kernel its own mount, PID, IPC and network namespaces."""
     # --net: no network at all (the kernel talks to the worker over Unix sockets)
     # --ipc: System V IPC objects are private to the submission and vanish with it
     prefix = ["unshare", "--mount", "--pid", "--ipc", "--net", "--fork", "--kill-child", "--mount-proc"]
@@ -42,6 +43,7 @@ def unshare_prefix() -> list[str]:
 
 
 def limits_prefix(memory_mb: int, cpu_seconds: int) -> list[str]:
+    """The ``prlimit`` command line of a kernel's per-process limits (none without prlimit)."""
     if not shutil.which("prlimit"):
         return []
     return ["prlimit", f"--data={int(memory_mb) * 2**20}", f"--cpu={int(cpu_seconds)}",
@@ -49,7 +51,7 @@ def limits_prefix(memory_mb: int, cpu_seconds: int) -> list[str]:
 
 
 def write_kernelspec(jupyter_path: Path, *, memory_mb: int, cpu_seconds: int,
-                     sandbox_spec: Path | None, env: dict) -> str:
+                     sandbox_spec: Path | None, env: dict[str, str]) -> str:
     """Write ``<jupyter_path>/kernels/course-grading/kernel.json``; return its name."""
     argv = limits_prefix(memory_mb, cpu_seconds) + [sys.executable, "-m", "ipykernel_launcher", "-f",
                                                     "{connection_file}"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -68,7 +69,7 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     return nb, notes
 
 
-def joined_text(value) -> str | None:
+def joined_text(value: object) -> str | None:
     """A notebook string field (a str, or a list of str as nbformat allows), or None if it is neither."""
     if isinstance(value, str):
         return value
@@ -77,7 +78,7 @@ def joined_text(value) -> str | None:
     return None
 
 
-def _repair(data: dict) -> nbformat.NotebookNode | None:
+def _repair(data: dict[str, Any]) -> nbformat.NotebookNode | None:
     """Rebuild a notebook from the cell types, sources and nbgrader metadata."""
     cells = data.get("cells")
     if not isinstance(cells, list):
@@ -111,7 +112,8 @@ def hidden_regions(source: str, begin: str = BEGIN_HIDDEN, end: str = END_HIDDEN
 
     The delimiter lines themselves count as hidden.
     """
-    visible, hidden = [], []
+    visible: list[str] = []
+    hidden: list[int] = []
     inside = False
     for number, line in enumerate(source.split("\n"), start=1):
         if begin in line:
@@ -139,6 +141,7 @@ def dumps(nb: nbformat.NotebookNode) -> str:
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write ``nb`` to ``path`` as :func:`dumps` does, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(nb), encoding="utf-8")
 

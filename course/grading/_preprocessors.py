@@ -29,6 +29,7 @@ import json
 import os
 import signal
 import time
+from typing import Any, TypedDict
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -41,8 +42,11 @@ from . import trusted
 from ._nb import first_line, hidden_regions
 from .rubric import InsertRubric  # noqa: F401  (an autograde preprocessor of the worker)
 
+#: nbconvert's resources dict, passed along the preprocessors
+Resources = dict[str, Any]
 
-class Record(dict):
+
+class Record(dict[str, Any]):
     """What the autograding preprocessors of one grading run found, for the worker to report.
 
     Keys: ``scores`` and ``comments`` (per grade cell), ``notebook`` (the graded
@@ -52,10 +56,10 @@ class Record(dict):
     so a Record copies as itself: every preprocessor of the run shares it.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(scores={}, comments={}, notebook=None, execution=None, restored=[], missing_answers=[])
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, object]) -> Record:
         return self
 
 
@@ -75,16 +79,16 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 class RestoreCellMetadata(NbGraderPreprocessor, Recording):
     """Give every cell with a known grade_id the instructor's nbgrader metadata."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
         notebook_id = resources["nbgrader"]["notebook"]
         assignment_id = resources["nbgrader"]["assignment"]
         with Gradebook(resources["nbgrader"]["db_url"]) as gb:
             source_nb = gb.find_notebook(notebook_id, assignment_id)
-            self._source = {c.name: c for c in source_nb.source_cells}
-            self._grade = {c.name: float(c.max_score) for c in source_nb.grade_cells}
-            self._solution = {c.name for c in source_nb.solution_cells}
-            self._task = {c.name: float(c.max_score) for c in source_nb.task_cells}
-            self._restored = []
+            self._source: dict[str, Any] = {c.name: c for c in source_nb.source_cells}  # nbgrader's SourceCell
+            self._grade: dict[str, float] = {c.name: float(c.max_score) for c in source_nb.grade_cells}
+            self._solution: set[str] = {c.name for c in source_nb.solution_cells}
+            self._task: dict[str, float] = {c.name: float(c.max_score) for c in source_nb.task_cells}
+            self._restored: list[str] = []
             nb, resources = super().preprocess(nb, resources)
             present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
             missing = [name for name in self._grade if name not in present]
@@ -94,7 +98,8 @@ class RestoreCellMetadata(NbGraderPreprocessor, Recording):
             (n for n in self._solution if n not in present and n not in self._grade), key=lambda n: order.get(n, 0))
         return nb, resources
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: Resources,
+                        index: int) -> tuple[NotebookNode, Resources]:
         meta = cell.metadata.get("nbgrader")
         if meta is None:
             return cell, resources
@@ -103,9 +108,9 @@ class RestoreCellMetadata(NbGraderPreprocessor, Recording):
             del cell.metadata["nbgrader"]
             return cell, resources
         source = self._source[grade_id]
-        new = {"schema_version": 3, "grade_id": grade_id,
-               "grade": grade_id in self._grade, "solution": grade_id in self._solution,
-               "locked": bool(source.locked)}
+        new: dict[str, object] = {"schema_version": 3, "grade_id": grade_id,
+                                  "grade": grade_id in self._grade, "solution": grade_id in self._solution,
+                                  "locked": bool(source.locked)}
         if grade_id in self._grade:
             new["points"] = self._grade[grade_id]
         if grade_id in self._task:
@@ -124,16 +129,28 @@ class RestoreCellMetadata(NbGraderPreprocessor, Recording):
 
 # ----------------------------------------------------------------------------- execution
 
-def _is_test_cell(cell) -> bool:
+def _is_test_cell(cell: NotebookNode) -> bool:
     """An autograded test cell (its nbgrader metadata was restored from the gradebook)."""
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def _is_instructor_cell(cell) -> bool:
+def _is_instructor_cell(cell: NotebookNode) -> bool:
     """A read-only instructor code cell that is not a test (the imports at the top, say)."""
     meta = cell.metadata.get("nbgrader", {})
     return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution")
+
+
+class ExecutionReport(TypedDict):
+    """How running a notebook ended (``Record["execution"]``); cells are 0-based indices."""
+
+    timed_out: list[int]       # cells interrupted at the time limit
+    truncated: list[int]       # cells whose output was cut at the output cap
+    stopped: str | None        # why the run stopped early: deadline, dead, unresponsive, kernel_failed, grader_error
+    stopped_cell: int | None   # the cell it stopped at
+    exit: int | None           # the kernel's exit status when it died (negative: the signal)
+    kernel_error: str | None   # the exception, for kernel_failed and grader_error
+    setup_errors: list[str]    # read-only instructor cells that failed in the grader
 
 
 class GuardedExecute(Execute, Recording):
@@ -146,18 +163,19 @@ class GuardedExecute(Execute, Recording):
     setup_timeout = Integer(120, help="timeout of the instructor's read-only cells that are not tests "
                                       "(imports: slow on a loaded machine, and never student code)").tag(config=True)
 
-    def _reset_report(self):
-        self._report = {"timed_out": [], "truncated": [], "stopped": None, "stopped_cell": None,
-                        "exit": None, "kernel_error": None, "setup_errors": []}
+    def _reset_report(self) -> None:
+        self._report: ExecutionReport = {"timed_out": [], "truncated": [], "stopped": None, "stopped_cell": None,
+                                         "exit": None, "kernel_error": None, "setup_errors": []}
         self._bytes_total = 0
         self._bytes_cell: dict[int, int] = {}
         self._stderr_dropped: set[int] = set()
-        self._current = None
-        self._trusted = None
+        self._current: int | None = None
+        self._trusted: trusted.TrustedRunner | None = None
         self._test_count = 0
         self._memory_stall = False
 
-    def preprocess(self, nb, resources=None, km=None):
+    def preprocess(self, nb: NotebookNode, resources: Resources | None = None,
+                   km: Any = None) -> tuple[NotebookNode, Resources]:
         from nbclient.client import NotebookClient
 
         self._reset_report()
@@ -185,14 +203,14 @@ class GuardedExecute(Execute, Recording):
         self.record["execution"] = self._report
         return self.nb, self.resources
 
-    def _code_cells_from(self, start):
+    def _code_cells_from(self, start: int) -> list[int]:
         return [i for i, c in enumerate(self.nb.cells) if i >= start and c.cell_type == "code" and c.source.strip()]
 
-    def _not_run(self, start, why):
+    def _not_run(self, start: int, why: str) -> None:
         for i in self._code_cells_from(start):
             self.nb.cells[i].outputs = [_error("NotRun", f"this cell was not run: {why}")]
 
-    def _run_cells(self, resources):
+    def _run_cells(self, resources: Resources | None) -> None:
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
@@ -232,7 +250,7 @@ class GuardedExecute(Execute, Recording):
                 return
 
     # -- test cells run here, the student's functions in the kernel ---------------------------
-    def _runner(self) -> "trusted.TrustedRunner":
+    def _runner(self) -> trusted.TrustedRunner:
         if self._trusted is None:
             from jupyter_core.utils import run_sync
             channel = trusted.KernelChannel(self.km.get_connection_info(), alive=run_sync(self.km.is_alive),
@@ -241,13 +259,13 @@ class GuardedExecute(Execute, Recording):
             self._trusted = trusted.TrustedRunner(channel)
         return self._trusted
 
-    def _run_in_grader(self, cell, index):
+    def _run_in_grader(self, cell: NotebookNode, index: int) -> None:
         """A read-only instructor cell (imports, helpers) runs in the grader's namespace too."""
         problem = self._runner().run_setup(cell.source)
         if problem is not None:
             self._report["setup_errors"].append(f"{describe_cell(self.nb, index)}: {problem}")
 
-    def _run_test_cell(self, cell, index):
+    def _run_test_cell(self, cell: NotebookNode, index: int) -> None:
         """Run a test cell in the grader; its outputs (and so its score) come from there."""
         self._test_count += 1
         result = self._runner().run_test(cell.source, timeout=self._get_timeout(cell) or 60,
@@ -259,17 +277,17 @@ class GuardedExecute(Execute, Recording):
         if result.truncated and index not in self._report["truncated"]:
             self._report["truncated"].append(index)
 
-    def _exit_status(self):
+    def _exit_status(self) -> int | None:
         try:
             proc = self.km.provisioner.process
             return proc.poll() if proc is not None else None
         except Exception:
             return None
 
-    def _exit_text(self):
+    def _exit_text(self) -> str:
         return exit_text(self._report.get("exit"))
 
-    def _get_timeout(self, cell):
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
         timeout = super()._get_timeout(cell)
         meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
         if timeout is not None and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
@@ -292,7 +310,7 @@ class GuardedExecute(Execute, Recording):
                 pass
         return False
 
-    async def _async_handle_timeout(self, timeout, cell=None):
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict[str, Any] | None:
         if self._memory_limit_reached():
             # A kernel at its memory limit thrashes (the kernel evicts its code pages and reads
             # them back) until the OOM killer acts or the cell times out, whichever comes first
@@ -306,13 +324,13 @@ class GuardedExecute(Execute, Recording):
 
     # -- output cap ------------------------------------------------------------------
     @staticmethod
-    def _size(content) -> int:
+    def _size(content: object) -> int:
         try:
             return len(json.dumps(content, default=str))
         except (TypeError, ValueError, RecursionError):
             return 2**31
 
-    def _mark_truncated(self, outs, cell_index):
+    def _mark_truncated(self, outs: list[NotebookNode], cell_index: int) -> None:
         if cell_index not in self._report["truncated"]:
             self._report["truncated"].append(cell_index)
             outs.append(NotebookNode(output_type="stream", name="stdout",
@@ -320,7 +338,8 @@ class GuardedExecute(Execute, Recording):
                                           f"{self.max_output_bytes // 1024} KB in this cell or "
                                           f"{self.max_total_output_bytes // 2**20} MB in the notebook]\n"))
 
-    def output(self, outs, msg, display_id, cell_index):
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
         size = self._size(msg.get("content"))
         used = self._bytes_cell.get(cell_index, 0)
         if used + size <= self.max_output_bytes and self._bytes_total + size <= self.max_total_output_bytes:
@@ -347,10 +366,10 @@ class GuardedExecute(Execute, Recording):
         outs.append(out)
         return out
 
-    def _update_display_id(self, display_id, msg):
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
         if self._size(msg.get("content")) > self.max_output_bytes:
             return
-        return super()._update_display_id(display_id, msg)
+        super()._update_display_id(display_id, msg)
 
 
 # ----------------------------------------------------------------------------- recording
@@ -358,12 +377,12 @@ class GuardedExecute(Execute, Recording):
 class RecordingSaveAutoGrades(SaveAutoGrades, Recording):
     """SaveAutoGrades that also keeps the scores in the worker's memory."""
 
-    def _add_score(self, cell, resources):
+    def _add_score(self, cell: NotebookNode, resources: Resources) -> None:
         super()._add_score(cell, resources)
         score, max_points = utils.determine_grade(cell, self.log)
         self.record["scores"][cell.metadata["nbgrader"]["grade_id"]] = {"score": score, "max": max_points}
 
-    def _add_comment(self, cell, resources):
+    def _add_comment(self, cell: NotebookNode, resources: Resources) -> None:
         super()._add_comment(cell, resources)
         if cell.metadata.nbgrader.get("checksum", None) == utils.compute_checksum(cell) and not utils.is_task(cell):
             self.record["comments"][cell.metadata["nbgrader"]["grade_id"]] = "No response."
@@ -372,7 +391,7 @@ class RecordingSaveAutoGrades(SaveAutoGrades, Recording):
 class CaptureNotebook(NbGraderPreprocessor, Recording):
     """Keep the graded notebook in memory (last autograde preprocessor)."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: Resources) -> tuple[NotebookNode, Resources]:
         from nbformat import writes
         self.record["notebook"] = writes(nb)
         return nb, resources
@@ -380,7 +399,8 @@ class CaptureNotebook(NbGraderPreprocessor, Recording):
 
 # ----------------------------------------------------------------------------- describing cells
 
-def describe_cell(nb, index) -> str:
+def describe_cell(nb: NotebookNode, index: int | None) -> str:
+    """How reasons and notes name cell ``index`` of ``nb``: its number, grade_id and first line."""
     if index is None or index >= len(nb.cells):
         return "a cell"
     cell = nb.cells[index]
@@ -392,7 +412,7 @@ def describe_cell(nb, index) -> str:
     return f"{label} `{line}`" if line else label
 
 
-def exit_text(code) -> str:
+def exit_text(code: int | None) -> str:
     """How a process ended, for a reason: "" for a normal exit, else the code or signal with a hint."""
     if code is None or code == 0:
         return ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 
 
 def _stat_ppid(pid: int) -> int | None:
@@ -30,7 +31,8 @@ def descendants(pid: int) -> list[int]:
         ppid = _stat_ppid(p)
         if ppid is not None:
             children.setdefault(ppid, []).append(p)
-    found, stack = [], [pid]
+    found: list[int] = []
+    stack = [pid]
     while stack:
         for child in children.get(stack.pop(), []):
             found.append(child)
@@ -41,7 +43,7 @@ def descendants(pid: int) -> list[int]:
 def with_env_token(token: str) -> list[int]:
     """Processes whose initial environment holds ``COURSE_GRADING_TOKEN=token``."""
     needle = f"COURSE_GRADING_TOKEN={token}".encode()
-    found = []
+    found: list[int] = []
     for p in _all_pids():
         if p == os.getpid():
             continue
@@ -54,7 +56,8 @@ def with_env_token(token: str) -> list[int]:
     return found
 
 
-def kill(pids) -> None:
+def kill(pids: Iterable[int]) -> None:
+    """SIGKILL each of ``pids``; processes already gone (or not ours) are skipped."""
     for p in pids:
         try:
             os.kill(p, signal.SIGKILL)

@@ -17,17 +17,64 @@ import shutil
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import _course  # noqa: F401  (sets up the fast nbformat import)
 from ._kernel import readable_paths, write_kernelspec
 from ._nb import Unreadable, read_submission, write
 from ._preprocessors import exit_text
 from .matching import reconcile
-from .scan import describe, scan_notebook
+from .scan import Finding, describe, scan_notebook
 from .statuses import Status
 
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+    from traitlets.config import Config
 
-def _assignment_notebooks(spec: dict):
+
+class _RequiredSpec(TypedDict):
+    """The keys every :class:`WorkerSpec` has."""
+
+    student: str
+    assignment: str
+    notebook: str             # the notebook's name, without .ipynb
+    course_dir: str           # the instructor's course directory (its nbgrader_config.py)
+    template: str             # the batch's scratch course directory: source, release, gradebook
+    workdir: str              # this worker's private folder
+    incoming: str             # the submitted notebook
+    cell_timeout: float       # seconds
+    submission_timeout: float
+    memory_mb: int
+    cpu_seconds: int
+    tmpfs_mb: int
+    max_output_bytes: int
+    max_total_output_bytes: int
+    sandbox: bool             # run the kernel in the sandbox
+    cgroups_enabled: bool
+    token: str                # in the environment of every process of the submission
+    notes: list[str]
+    wrong_filename: bool
+    mpl_cache: str | None     # a warm matplotlib cache to copy
+
+
+class WorkerSpec(_RequiredSpec, total=False):
+    """What a worker grades and how (:func:`course.grading.autograde.grade_batch` writes it).
+
+    The scheduler adds ``deadline`` (``time.monotonic()`` by which grading must
+    stop) and ``cgroups`` (the ``cgroup.procs`` files the kernel joins).
+    """
+
+    deadline: float
+    cgroups: list[str]
+
+
+#: a worker's result: ``student``, ``status``, ``reason``, ``notes``, ``scores``
+#: (grade_id -> ``{"score", "max"}``), ``comments``, ``notebook`` (the graded notebook
+#: as text, or None), ``seconds``; and, when they apply, ``traceback``, ``log``, ``peak_memory_mb``
+Result = dict[str, Any]
+
+
+def _assignment_notebooks(spec: WorkerSpec) -> tuple[NotebookNode, NotebookNode]:
     """The instructor's source notebook and the released one, from the batch's template."""
     import nbformat
     template, assignment, name = Path(spec["template"]), spec["assignment"], f"{spec['notebook']}.ipynb"
@@ -35,7 +82,8 @@ def _assignment_notebooks(spec: dict):
             nbformat.read(str(template / "release" / assignment / name), as_version=4))
 
 
-def _layout(spec: dict) -> dict:
+def _layout(spec: WorkerSpec) -> dict[str, Path]:
+    """The folders of the worker's private directory, by role."""
     priv = Path(spec["workdir"])
     root = priv / "course"
     student, assignment = spec["student"], spec["assignment"]
@@ -52,7 +100,8 @@ def _layout(spec: dict) -> dict:
     }
 
 
-def _prepare(spec: dict, paths: dict) -> None:
+def _prepare(spec: WorkerSpec, paths: dict[str, Path]) -> None:
+    """Fill the private directory: the assignment's source, the gradebook, the kernel's folders."""
     template = Path(spec["template"])
     assignment = spec["assignment"]
     shutil.copytree(template / "source" / assignment, paths["root"] / "source" / assignment)
@@ -82,7 +131,8 @@ KEEP_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "VIR
             "CONDA_PREFIX", "LD_LIBRARY_PATH", "USER", "LOGNAME")
 
 
-def _environment(spec: dict, paths: dict) -> str:
+def _environment(spec: WorkerSpec, paths: dict[str, Path]) -> str:
+    """Set this process's environment for grading; write the kernelspec and return its name."""
     for key in list(os.environ):
         if key not in KEEP_ENV and not key.startswith("LC_"):
             del os.environ[key]
@@ -96,7 +146,7 @@ def _environment(spec: dict, paths: dict) -> str:
     import tempfile
     os.environ["TMPDIR"] = str(paths["runtime"])
     tempfile.tempdir = str(paths["runtime"])
-    sandbox_spec = None
+    sandbox_spec: Path | None = None
     if spec.get("sandbox"):
         import json
         sandbox_spec = paths["priv"] / "sandbox.json"
@@ -123,7 +173,8 @@ def _environment(spec: dict, paths: dict) -> str:
                             sandbox_spec=sandbox_spec, env=env)
 
 
-def _config(spec: dict, paths: dict, kernel_name: str):
+def _config(spec: WorkerSpec, paths: dict[str, Path], kernel_name: str) -> Config:
+    """The nbgrader configuration of this submission's Autograde run."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         CheckCellMetadata,
@@ -184,7 +235,7 @@ def _config(spec: dict, paths: dict, kernel_name: str):
     return cfg
 
 
-def _grade(spec: dict, paths: dict, cfg) -> str | None:
+def _grade(spec: WorkerSpec, paths: dict[str, Path], cfg: Config) -> str | None:
     """Run nbgrader's Autograde converter; return the failure text, if any."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
@@ -192,7 +243,7 @@ def _grade(spec: dict, paths: dict, cfg) -> str | None:
     failure: list[str] = []
 
     class _Autograde(Autograde):
-        def convert_single_notebook(self, notebook_filename):
+        def convert_single_notebook(self, notebook_filename: str) -> None:
             try:
                 super().convert_single_notebook(notebook_filename)
             except Exception as exc:
@@ -213,13 +264,13 @@ def _grade(spec: dict, paths: dict, cfg) -> str | None:
     return failure[0] if failure else None
 
 
-def run(spec: dict) -> dict:
+def run(spec: WorkerSpec) -> Result:
     """Grade one submission; always returns a result dict, never raises."""
     from . import _preprocessors as pp
 
     started = time.monotonic()
-    result = {"student": spec["student"], "status": Status.ERROR, "reason": "", "notes": list(spec.get("notes", [])),
-              "scores": {}, "comments": {}, "notebook": None}
+    result: Result = {"student": spec["student"], "status": Status.ERROR, "reason": "",
+                      "notes": list(spec.get("notes", [])), "scores": {}, "comments": {}, "notebook": None}
     try:
         paths = _layout(spec)
         _prepare(spec, paths)
@@ -259,7 +310,8 @@ def run(spec: dict) -> dict:
     return result
 
 
-def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> None:
+def _interpret(spec: WorkerSpec, result: Result, failure: str | None, record: dict[str, Any]) -> None:
+    """Fill ``result`` from what the grading run recorded: status, reason, notes, scores, notebook."""
     import nbformat
 
     from ._preprocessors import describe_cell
@@ -316,7 +368,7 @@ def _interpret(spec: dict, result: dict, failure: str | None, record: dict) -> N
         result["status"] = Status.WRONG_FILENAME
 
 
-def _scan(nb, source_nb, release_nb) -> list:
+def _scan(nb: NotebookNode, source_nb: NotebookNode, release_nb: NotebookNode) -> list[Finding]:
     """Read the student's code outside the kernel, before anything runs, for attacks on grading.
 
     Locked instructor cells are not reported (the grader restores them), but only when their
@@ -324,10 +376,10 @@ def _scan(nb, source_nb, release_nb) -> list:
     """
     import copy
 
-    def text(cell):
+    def text(cell: NotebookNode) -> str:
         return " ".join(cell.source.split())
 
-    instructor = {}
+    instructor: dict[str, set[str]] = {}
     for cell in list(source_nb.cells) + list(release_nb.cells):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("locked"):
@@ -340,7 +392,7 @@ def _scan(nb, source_nb, release_nb) -> list:
     return scan_notebook(checked, instructor_ids=frozenset(instructor))
 
 
-def _apply_findings(result: dict, findings: list) -> None:
+def _apply_findings(result: Result, findings: list[Finding]) -> None:
     """Mark a submission whose code tampers with grading, or that the grader cannot judge.
 
     Code that tampers with grading makes the submission ``tampered`` (0 points until reviewed);

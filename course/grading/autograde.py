@@ -37,7 +37,9 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import _course
 from ._course import GradingError
@@ -47,8 +49,11 @@ from .scheduling import run_workers
 from .statuses import Status
 from .submissions import collect
 
+if TYPE_CHECKING:
+    from ._worker import WorkerSpec
 
-def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
+
+def protections(sandbox: str = "auto") -> tuple[dict[str, bool], list[str]]:
     """Which isolation this machine gives kernels.
 
     Returns ``({"sandbox": bool, "cgroups": bool, "prlimit": bool}, warnings)``
@@ -62,25 +67,16 @@ def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
     from ._kernel import sandbox_problem
 
     applied = {"sandbox": False, "cgroups": False, "prlimit": bool(shutil.which("prlimit"))}
-    warnings = []
+    warnings: list[str] = []
     if sandbox != "off":
-        problem = sandbox_problem()
-        if problem is None:
-            applied["sandbox"] = True
-        elif sandbox == "on":
-            raise GradingError(f"--sandbox on, but {problem}")
-        else:
-            warnings.append(f"no sandbox ({problem}): kernels can read the course directory and write "
-                            "wherever this user can; the gradebook and grading results are checked and "
-                            "restored after the batch")
-        problem = cgroup_problem() if applied["sandbox"] else "it needs the sandbox"
-        if problem is None:
-            applied["cgroups"] = True
-        elif sandbox == "on":
-            raise GradingError(f"--sandbox on, but no cgroups: {problem}")
-        else:
-            warnings.append(f"no cgroups ({problem}): the memory limit is per process (shared memory not "
-                            "counted) and the number of processes a submission starts is not limited")
+        applied["sandbox"] = _usable(
+            "sandbox", sandbox_problem(), sandbox, warnings,
+            without="kernels can read the course directory and write wherever this user can; the gradebook "
+                    "and grading results are checked and restored after the batch")
+        applied["cgroups"] = _usable(
+            "cgroups", cgroup_problem() if applied["sandbox"] else "it needs the sandbox", sandbox, warnings,
+            without="the memory limit is per process (shared memory not counted) and the number of processes "
+                    "a submission starts is not limited")
     else:
         warnings.append("--sandbox off: kernels run unisolated, with no limit on processes")
     if not applied["prlimit"]:
@@ -89,8 +85,22 @@ def protections(sandbox: str = "auto") -> tuple[dict, list[str]]:
     return applied, warnings
 
 
+def _usable(protection: str, problem: str | None, sandbox: str, warnings: list[str], *, without: str) -> bool:
+    """Whether ``protection`` can be applied (``problem`` is None).
+
+    If not: with ``sandbox="on"`` a :class:`GradingError`; otherwise a warning,
+    added to ``warnings``, that says why and what ``without`` it means.
+    """
+    if problem is None:
+        return True
+    if sandbox == "on":
+        raise GradingError(f"--sandbox on, but no {protection}: {problem}")
+    warnings.append(f"no {protection} ({problem}): {without}")
+    return False
+
+
 @contextlib.contextmanager
-def _batch_folder(on_tmpfs: bool):
+def _batch_folder(on_tmpfs: bool) -> Iterator[tuple[Path, bool]]:
     """A private folder for the batch: ``(path, on_tmpfs)``, removed at the end.
 
     With cgroups, it is a tmpfs of its own: every folder a kernel can write
@@ -111,7 +121,8 @@ def _batch_folder(on_tmpfs: bool):
 
 
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_dir: Path | None = None,
-                jobs: int = 1, limits: Limits | None = None, sandbox: str = "auto", progress=print) -> dict:
+                jobs: int = 1, limits: Limits | None = None, sandbox: str = "auto",
+                progress: Callable[[str], object] = print) -> dict[str, dict[str, Any]]:
     """Grade every submission in ``submissions`` under ``limits``; return ``{student: summary}``."""
     limits = limits or Limits()
     limits.check()
@@ -141,9 +152,9 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, state_d
             if not warm_matplotlib_cache(mpl_cache):
                 mpl_cache = None
 
-        specs = []
+        specs: list[WorkerSpec] = []
         for entry in entries:
-            if entry.status is not None:
+            if entry.status is not None or entry.path is None:  # not graded: the status says why
                 continue
             work = Path(tempfile.mkdtemp(prefix="w-", dir=batch))
             incoming = work / "incoming.ipynb"

@@ -33,11 +33,18 @@ import numbers
 import re
 import sys
 import warnings
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsFloat, TextIO
 
 import torch
 
 from .failures import CheckFailure, NotYourOwnCode, short_repr
 from .guard import static_problem
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .guard import Forbidden
 
 __all__ = [
     "CheckFailure",
@@ -56,12 +63,12 @@ __all__ = [
 
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     """The type of ``value`` as a student would name it: int, float, Tensor, ..."""
     return type(value).__name__
 
 
-def _number(value) -> str:
+def _number(value: object) -> str:
     """A number printed briefly: ints exactly, floats with 6 significant digits."""
     if isinstance(value, bool):
         return str(value)
@@ -72,7 +79,7 @@ def _number(value) -> str:
     return short_repr(value)
 
 
-def _fail(name: str, problem: str):
+def _fail(name: str, problem: str) -> NoReturn:
     raise CheckFailure(f"{name}: {problem}")
 
 
@@ -80,7 +87,7 @@ def _fail(name: str, problem: str):
 # check_equal
 # --------------------------------------------------------------------------
 
-def _int_problem(got, expected) -> str | None:
+def _int_problem(got: object, expected: numbers.Integral) -> str | None:
     if isinstance(got, bool) or not isinstance(got, numbers.Integral):
         hint = ""
         if isinstance(got, float):
@@ -93,7 +100,7 @@ def _int_problem(got, expected) -> str | None:
     return None
 
 
-def _difference(got, expected) -> str | None:
+def _difference(got: object, expected: object) -> str | None:
     """What is wrong with ``got``, or None if it equals ``expected``."""
     if isinstance(expected, torch.Tensor):
         return _tensor_problem(got, expected, atol=0.0, rtol=0.0, check_dtype=True)
@@ -122,7 +129,7 @@ def _difference(got, expected) -> str | None:
         if not isinstance(got, dict):
             return f"expected a dict, got {_kind(got)} {short_repr(got)}"
         if set(got) != set(expected):
-            def keys(collection):
+            def keys(collection: Iterable[object]) -> str:
                 return "[" + ", ".join(sorted(repr(key) for key in collection)) + "]"
             return (f"expected the keys {keys(expected)}, missing {keys(set(expected) - set(got))}, "
                     f"unexpected {keys(set(got) - set(expected))}")
@@ -136,7 +143,7 @@ def _difference(got, expected) -> str | None:
     return None
 
 
-def check_equal(name: str, got, expected) -> None:
+def check_equal(name: str, got: object, expected: object) -> None:
     """Check ``got == expected`` exactly, including the type of each number.
 
     For ints (sizes, counts) a float or a tensor is reported as the wrong
@@ -159,7 +166,7 @@ def check_equal(name: str, got, expected) -> None:
 # check_close
 # --------------------------------------------------------------------------
 
-def _number_problem(got, expected, rel_tol, abs_tol) -> str | None:
+def _number_problem(got: object, expected: SupportsFloat, rel_tol: float, abs_tol: float) -> str | None:
     if isinstance(got, bool) or not isinstance(got, numbers.Real):
         hint = ""
         if isinstance(got, torch.Tensor):
@@ -174,7 +181,7 @@ def _number_problem(got, expected, rel_tol, abs_tol) -> str | None:
             f"allowed: rel_tol={rel_tol:g}, abs_tol={abs_tol:g})")
 
 
-def check_close(name: str, got, expected, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
+def check_close(name: str, got: object, expected: SupportsFloat, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
     """Check that the number ``got`` is within tolerance of ``expected`` (``math.isclose``).
 
     Ints and floats are both accepted; tensors are not.
@@ -190,11 +197,11 @@ def check_close(name: str, got, expected, rel_tol: float = 1e-6, abs_tol: float 
 # check_tensor_close
 # --------------------------------------------------------------------------
 
-def _shape(t) -> tuple:
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
-def _dtype_hint(got, expected) -> str:
+def _dtype_hint(got: torch.Tensor, expected: torch.Tensor) -> str:
     if expected.is_floating_point() and got.is_floating_point():
         return (" (create new tensors with the dtype of the input, e.g. x.new_zeros(...) "
                 "or torch.zeros(..., dtype=x.dtype))")
@@ -203,7 +210,8 @@ def _dtype_hint(got, expected) -> str:
     return ""
 
 
-def _tensor_problem(got, expected, atol, rtol, check_dtype) -> str | None:
+def _tensor_problem(got: object, expected: torch.Tensor, atol: float, rtol: float,
+                    check_dtype: bool) -> str | None:
     if not isinstance(got, torch.Tensor):
         return (f"expected a torch.Tensor of shape {_shape(expected)} and dtype {expected.dtype}, "
                 f"got {_kind(got)} {short_repr(got)}")
@@ -240,7 +248,7 @@ def _tensor_problem(got, expected, atol, rtol, check_dtype) -> str | None:
             f"got {_number(got[first].item())}; max abs difference {biggest}")
 
 
-def check_tensor_close(name: str, got, expected, atol: float = 1e-5, rtol: float = 1e-4,
+def check_tensor_close(name: str, got: object, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4,
                        check_dtype: bool = True) -> None:
     """Check a tensor against the expected one.
 
@@ -265,7 +273,9 @@ def check_tensor_close(name: str, got, expected, atol: float = 1e-5, rtol: float
 # check_raises
 # --------------------------------------------------------------------------
 
-def check_raises(name: str, fn, exception_types, match: str | None = None) -> None:
+def check_raises(name: str, fn: Callable[[], object],
+                 exception_types: type[BaseException] | tuple[type[BaseException], ...],
+                 match: str | None = None) -> None:
     """Check that ``fn()`` raises one of ``exception_types``.
 
     ``exception_types`` is a class or a tuple of classes; the message must match
@@ -293,7 +303,7 @@ def check_raises(name: str, fn, exception_types, match: str | None = None) -> No
 # check_is_student_code
 # --------------------------------------------------------------------------
 
-def check_is_student_code(name: str, fn, forbidden=(), student_module: str = "__main__") -> None:
+def check_is_student_code(name: str, fn: object, forbidden: Forbidden = (), student_module: str = "__main__") -> None:
     """Check that ``fn`` is a function written in the notebook that reaches no forbidden object.
 
     Forbidden are the ``forbidden`` objects and the course library's reference
@@ -317,7 +327,8 @@ def check_is_student_code(name: str, fn, forbidden=(), student_module: str = "__
 # Warnings
 # --------------------------------------------------------------------------
 
-def _show_on_stdout(message, category, filename, lineno, file=None, line=None):
+def _show_on_stdout(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: TextIO | None = None, line: str | None = None) -> None:
     sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
@@ -338,7 +349,7 @@ def warnings_to_stdout() -> None:
 NOT_ATTEMPTED = "not attempted yet"
 
 
-def _stub_function(tb, user_ns) -> str | None:
+def _stub_function(tb: TracebackType, user_ns: dict[str, Any]) -> str | None:
     """The name of the notebook function whose ``raise NotImplementedError()`` stub ended ``tb``, or None."""
     last = tb
     while last.tb_next is not None:
@@ -349,7 +360,8 @@ def _stub_function(tb, user_ns) -> str | None:
     return getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
 
 
-def _not_attempted_handler(shell, etype, value, tb, tb_offset=None):
+def _not_attempted_handler(shell: Any, etype: type[BaseException], value: BaseException, tb: TracebackType,
+                           tb_offset: int | None = None) -> None:
     """IPython custom exception handler: one line for an exercise stub, the usual traceback otherwise."""
     name = _stub_function(tb, shell.user_ns) if not value.args else None
     if name is None or name == "<module>":
@@ -395,7 +407,7 @@ def _not_attempted_line(name: str) -> str:
             "raise NotImplementedError()), run it, then run this cell again.")
 
 
-def _compare(name: str, got, expected, rel_tol: float, abs_tol: float) -> None:
+def _compare(name: str, got: object, expected: object, rel_tol: float, abs_tol: float) -> None:
     """Raise CheckFailure unless ``got`` matches ``expected`` (tensors and floats within the tolerances)."""
     if isinstance(expected, torch.Tensor):
         check_tensor_close(name, got, expected, atol=abs_tol, rtol=rel_tol)
@@ -405,7 +417,7 @@ def _compare(name: str, got, expected, rel_tol: float, abs_tol: float) -> None:
         check_equal(name, got, expected)
 
 
-def _verdict(name: str, compare, correct: str = "correct.") -> None:
+def _verdict(name: str, compare: Callable[[], object], correct: str = "correct.") -> None:
     """Run ``compare()`` and print one line: correct, wrong (expected vs got) or not attempted yet."""
     try:
         compare()
@@ -419,7 +431,7 @@ def _verdict(name: str, compare, correct: str = "correct.") -> None:
         print(f"\u2714 {name}: {correct}")
 
 
-def self_check(name: str, answer, expected, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
+def self_check(name: str, answer: object, expected: object, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
     """Say at once whether a lecture exercise's ``answer`` equals ``expected``; prints one line, never raises.
 
     ``answer`` is ``...`` (Ellipsis) until the student writes one: that prints
@@ -441,13 +453,13 @@ def self_check(name: str, answer, expected, *, rel_tol: float = 1e-6, abs_tol: f
     return None
 
 
-def _call_text(name: str, args: tuple, kwargs: dict) -> str:
+def _call_text(name: str, args: tuple[object, ...], kwargs: dict[str, object]) -> str:
     parts = [short_repr(a, 60) for a in args] + [f"{k}={short_repr(v, 60)}" for k, v in kwargs.items()]
     return f"{name}({', '.join(parts)})"
 
 
-def self_check_function(name: str, fn, reference, cases, *, rel_tol: float = 1e-6,
-                        abs_tol: float = 1e-9) -> None:
+def self_check_function(name: str, fn: object, reference: Callable[..., object], cases: Iterable[object], *,
+                        rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> None:
     """Call the student's ``fn`` and the course's ``reference`` on each case; print one line, never raise.
 
     ``cases`` is a list of argument tuples (or ``(args, kwargs)`` pairs when
@@ -469,10 +481,13 @@ def self_check_function(name: str, fn, reference, cases, *, rel_tol: float = 1e-
 
     def compare() -> None:
         for case in cases:
-            args, kwargs = case, {}
+            args: tuple[object, ...]
+            kwargs: dict[str, object] = {}
             if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], tuple) and isinstance(case[1], dict):
                 args, kwargs = case
-            elif not isinstance(case, tuple):
+            elif isinstance(case, tuple):
+                args = case
+            else:
                 args = (case,)
             call = _call_text(name, args, kwargs)
             try:

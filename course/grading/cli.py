@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._course import DEFAULT_COURSE_DIR, GradingError
+
+if TYPE_CHECKING:
+    from .limits import Limits
 
 
 def _course_dir(value: str) -> Path:
@@ -29,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, help_text):
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--course-dir", type=_course_dir, default=DEFAULT_COURSE_DIR,
                        help="the nbgrader course directory (default: %(default)s)")
@@ -44,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="where worked solutions go (default: <course-dir>/../solutions)")
     p.add_argument("--timeout", type=float, default=600, help="cell timeout when executing the solution")
 
-    def grading_options(p, jobs_default=1):
+    def grading_options(p: argparse.ArgumentParser, jobs_default: int = 1) -> None:
         from .limits import Limits
         default = Limits()
         p.add_argument("--jobs", "-j", type=int, default=jobs_default, help="parallel worker processes")
@@ -79,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``course-admin`` with ``argv`` (default: the command line); returns the exit status."""
     args = _parser().parse_args(argv)
     try:
@@ -92,7 +97,7 @@ def main(argv=None) -> int:
         return 130
 
 
-def _assignments(args) -> list[str]:
+def _assignments(args: argparse.Namespace) -> list[str]:
     from ._course import assignments
     if getattr(args, "all", False) or not args.assignment:
         if not getattr(args, "all", False) and args.command == "release":
@@ -104,10 +109,10 @@ def _assignments(args) -> list[str]:
     return [args.assignment]
 
 
-def _dispatch(args) -> int:
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "release":
         from .release import release
-        stale = []
+        stale: list[str] = []
         for assignment in _assignments(args):
             stale += release(args.course_dir, assignment, check=args.check, solutions_dir=args.solutions_dir,
                              timeout=args.timeout, progress=print)
@@ -153,7 +158,7 @@ def _dispatch(args) -> int:
     raise AssertionError(args.command)
 
 
-def _limits(args):
+def _limits(args: argparse.Namespace) -> Limits:
     from .limits import Limits
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
                     memory_mb=args.memory_mb, processes=args.processes)
@@ -164,7 +169,7 @@ def _limits(args):
     return limits
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict[str, dict[str, Any]]) -> None:
     if not summary:
         print("no submissions")
         return

@@ -25,7 +25,7 @@ from .statuses import Status
 COLUMNS = ["student", "status", "reason", "score", "max_score", "needs_manual_grade", "protections"]
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | None) -> str:
     if value is None:
         return ""
     return f"{float(value):g}"
@@ -39,7 +39,7 @@ def _has_graded_notebook(state: State, student: str, assignment: str, notebook: 
                for base in {state.state_dir, state.course_dir})
 
 
-def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tuple[list[str], list[dict]]:
+def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tuple[list[str], list[dict[str, str]]]:
     """``(header, rows)`` of the grade table of ``assignment``: one row per student, one column per graded cell."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -53,7 +53,7 @@ def rows(course_dir: Path, assignment: str, state_dir: Path | None = None) -> tu
                  for c in state.load_results(assignment).get("cells", [])]
     header = COLUMNS + [g for g, _, _ in cells]
     max_total = sum(mx for _, mx, _ in cells)
-    out = []
+    out: list[dict[str, str]] = []
     with _course.quiet_logs(), Gradebook(state.db_url, state.course_id) as gb:
         students = sorted({s.id for s in gb.students} | set(results))
         for sid in students:

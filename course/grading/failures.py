@@ -14,7 +14,7 @@ class NotYourOwnCode(CheckFailure):
     """An answer uses the reference (or the library operation) it was asked to write."""
 
 
-def short_repr(value, limit: int = 120) -> str:
+def short_repr(value: object, limit: int = 120) -> str:
     """``repr(value)`` on one line, cut to ``limit`` characters."""
     try:
         text = repr(value)

@@ -12,13 +12,21 @@ submission timed out, crashed, was repaired or had test cells restored; every
 page carries a Content-Security-Policy that lets no script run.
 A submission that could not be graded at all (unreadable, missing, wrongly
 named, killed) gets a short page that says what went wrong and what to do.
+
+On a hub, ``nbgrader collect`` puts each submission in
+``<course>/submitted/<student>/<id>/`` with its ``timestamp.txt`` and
+``submission_secret.txt``; ``nbgrader release_feedback`` needs both next to
+the page (the secret names the page in the exchange, so that only its student
+finds it): they are copied there when present (:func:`copy_exchange_files`).
 """
 from __future__ import annotations
 
 import contextlib
 import html
 import io
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from . import _course
@@ -53,8 +61,68 @@ def _failure_page(student: str, assignment: str, entry: dict) -> str:
 """)
 
 
+#: the files of a collected submission that ``nbgrader release_feedback`` reads next to the page
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+#: larger files are not copied (nbgrader writes a timestamp of 30 bytes and a secret of 128)
+MAX_EXCHANGE_FILE_BYTES = 4096
+
+
+def _read_collected(folder: Path, name: str) -> bytes | None:
+    """The bytes of ``folder/name`` if every part of that path is a real folder or file, else None.
+
+    The submission is the student's: no link is followed (``O_NOFOLLOW`` at
+    every step below the course directory), only a small regular file is read.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW
+    try:
+        fd = os.open(folder.parents[1], flags | os.O_DIRECTORY)  # <course>/submitted: the instructor's
+    except OSError:
+        return None
+    try:
+        for part in folder.parts[-2:]:  # <student>/<assignment>
+            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        info = os.fstat(file_fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_EXCHANGE_FILE_BYTES:
+            return None
+        return os.read(file_fd, MAX_EXCHANGE_FILE_BYTES + 1)[:MAX_EXCHANGE_FILE_BYTES]
+    finally:
+        os.close(file_fd)
+
+
+def copy_exchange_files(collected: Path, feedback: Path) -> list[str]:
+    """Copy ``timestamp.txt`` and ``submission_secret.txt`` of a collected submission next to its feedback.
+
+    Args:
+        collected: ``<course>/submitted/<student>/<assignment>`` (``nbgrader collect``'s layout).
+        feedback: the folder of the student's feedback page.
+
+    Returns:
+        The names copied (none when the submission did not come through the exchange).
+    """
+    copied: list[str] = []
+    for name in EXCHANGE_FILES:
+        data = _read_collected(collected, name)
+        if data is not None:
+            (feedback / name).write_bytes(data)
+            copied.append(name)
+    return copied
+
+
 def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None = None) -> list[Path]:
-    """Write ``feedback/<student>/<id>/<id>.html`` for every student; return the files."""
+    """Write ``feedback/<student>/<id>/<id>.html`` for every student; return the files.
+
+    Raises:
+        GradingError: a graded student got no page (nbgrader's error is in the message);
+            the pages of the others are written first.
+    """
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
@@ -66,6 +134,8 @@ def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None 
     graded = sorted(p.parent.name for p in (state.state_dir / "autograded").glob(f"*/{assignment}")
                     if (p / f"{notebook}.ipynb").exists())
     written: list[Path] = []
+    missing: list[str] = []
+    errors: str | None = None
     if graded:
         cfg = _course.load_config(state.course_dir)
         cfg.CourseDirectory.root = str(state.state_dir)
@@ -91,6 +161,8 @@ def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None 
             page = state.feedback(student, assignment) / f"{notebook}.html"
             if page.exists():
                 written.append(page)
+            else:
+                missing.append(student)
     for student, entry in sorted(results.items()):
         if student in graded:
             continue
@@ -102,4 +174,14 @@ def generate_feedback(course_dir: Path, assignment: str, state_dir: Path | None 
         page = folder / f"{notebook}.html"
         page.write_text(_failure_page(student, assignment, entry), encoding="utf-8")
         written.append(page)
+    submitted = state.course_dir / "submitted"
+    for page in written:
+        student = page.parent.parent.name
+        copy_exchange_files(submitted / student / assignment, page.parent)
+    if missing:
+        lines = (errors or "").strip().splitlines()
+        cause = next((line.strip() for line in reversed(lines) if "Error" in line or "Exception" in line),
+                     lines[0] if lines else "no error reported")
+        raise _course.GradingError(f"no feedback page for {len(missing)} graded student(s) "
+                                   f"({', '.join(missing[:5])}): nbgrader generate_feedback failed: {cause}")
     return written

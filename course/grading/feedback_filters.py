@@ -59,7 +59,9 @@ import html
 import json
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
@@ -74,6 +76,11 @@ from traitlets import Dict, List, Unicode, default
 from ._nb import BEGIN_HIDDEN, END_HIDDEN, STUDENT_TRACEBACK, hidden_regions, joined_text, strip_ansi
 from .rubric import KEY as RUBRIC_KEY, RemoveRubric, rubric_of
 
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+    from jinja2.runtime import Context
+
 
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
@@ -82,7 +89,7 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 
 # ----------------------------------------------------------------------------- hidden tests
 
-def _student_traceback(out) -> str | None:
+def _student_traceback(out: NotebookNode) -> str | None:
     """The student's own frames of an error a test cell run by the grader recorded, if any."""
     for line in out.get("traceback", []):
         if isinstance(line, str) and line.startswith(STUDENT_TRACEBACK):
@@ -107,9 +114,9 @@ class HideHiddenTests(NbGraderPreprocessor):
     #: what a student needs to act; the hidden test's code is never shown.
     student_facing = List(Unicode(), ["NotYourOwnCode", "CheckFailure"]).tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         """Return ``(nb, resources)`` with the hidden tests removed from every cell."""
-        self._hidden_lines = set()
+        self._hidden_lines: set[str] = set()
         for cell in nb.cells:
             if self.begin in cell.source:
                 lines = cell.source.split("\n")
@@ -124,7 +131,8 @@ class HideHiddenTests(NbGraderPreprocessor):
         plain = strip_ansi(text)
         return any(line in plain for line in self._hidden_lines)
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int
+                        ) -> tuple[NotebookNode, dict[str, Any]]:
         """Remove the hidden tests from one cell: its source and every output that shows them."""
         if cell.cell_type != "code":
             if self.begin in cell.source:
@@ -156,7 +164,8 @@ class HideHiddenTests(NbGraderPreprocessor):
                 if (first is not None and first.ename in self.student_facing
                         and not self._leaks(first.get("evalue", ""))):
                     cell.outputs = [_error(first.ename, first.get("evalue", ""))]
-                elif student and not self._leaks(student) and not self._leaks(first.get("evalue", "")):
+                elif first is not None and student and not self._leaks(student) \
+                        and not self._leaks(first.get("evalue", "")):
                     # the student's own code raised, called by a hidden test: their traceback is theirs
                     out = _error(first.ename, first.get("evalue", ""))
                     out.traceback = ["A hidden test called your code, and your code raised an error:",
@@ -214,7 +223,7 @@ def _lengths(value: str) -> bool:
 
 #: attribute -> check of its value; any other attribute (href, style, mathcolor,
 #: mathbackground, class, id, xmlns, on...) is dropped
-MATHML_ATTRIBUTES = {
+MATHML_ATTRIBUTES: dict[str, Callable[[str], object]] = {
     "display": re.compile(r"^(inline|block)$").match,
     "mathvariant": re.compile(r"^[a-z-]{1,30}$").match,
     "stretchy": _BOOL.match, "fence": _BOOL.match, "separator": _BOOL.match, "accent": _BOOL.match,
@@ -235,7 +244,7 @@ _CHAR_REF = re.compile(r"&#(x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
 _UNKNOWN_COMMAND = re.compile(r"\\[A-Za-z]")
 
 
-def _char(match) -> str:
+def _char(match: re.Match[str]) -> str:
     ref = match.group(1)
     code = int(ref[1:], 16) if ref[0] == "x" else int(ref)
     if not (0 < code <= 0x10FFFF) or 0xD800 <= code <= 0xDFFF:
@@ -255,7 +264,7 @@ def _text(value: str | None) -> str:
     return html.escape(text, quote=False).replace("$", "&#36;")
 
 
-def _serialize(element, depth: int = 0) -> str:
+def _serialize(element: Element, depth: int = 0) -> str:
     tag = element.tag
     if tag not in MATHML_ELEMENTS:
         raise ValueError(f"<{tag}> is not allowed")
@@ -299,7 +308,7 @@ def _mathml(tex: str, display: bool) -> str:
         return tex_source(tex, display)
 
 
-_cached_mathml = functools.lru_cache(maxsize=4096)(_mathml)
+_cached_mathml: Callable[[str, bool], str] = functools.lru_cache(maxsize=4096)(_mathml)
 
 
 class _MathRenderer(IPythonRenderer):
@@ -315,7 +324,7 @@ class _MathRenderer(IPythonRenderer):
         return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
 
 
-def markdown_to_html(source: str, **renderer_options) -> str:
+def markdown_to_html(source: str, **renderer_options: Any) -> str:
     """``source`` rendered as nbconvert renders Markdown, math as MathML (instructor text: raw HTML kept)."""
     return MarkdownWithMath(renderer=_MathRenderer(escape=False, **renderer_options)).render(source)
 
@@ -328,7 +337,7 @@ _INERT_MARK = "course_inert"
 _TOKEN_KEY = "course_inert_token"
 
 
-def _inert_token(resources) -> str:
+def _inert_token(resources: dict[str, Any]) -> str:
     token = resources.get(_TOKEN_KEY)
     if not token:
         token = resources[_TOKEN_KEY] = secrets.token_hex(16)
@@ -342,7 +351,7 @@ _PRE = re.compile(r"(<pre\b.*?</pre>)", re.S | re.I)
 class _InertRenderer(_MathRenderer):
     """nbconvert's Markdown renderer with raw HTML escaped, no script-capable output, math as MathML."""
 
-    def __init__(self, attachments: dict | None = None):
+    def __init__(self, attachments: dict[str, dict[str, str]] | None = None) -> None:
         # allow_harmful_protocols=False: javascript:, vbscript:, file: and non-image data:
         # links become "#harmful-link"
         super().__init__(escape=True, allow_harmful_protocols=False, attachments=attachments or {})
@@ -363,7 +372,7 @@ class _InertRenderer(_MathRenderer):
         return self.link(text or html.escape(src), src, title) if src else text
 
 
-def inert_markdown(source: str, attachments: dict | None = None) -> str:
+def inert_markdown(source: str, attachments: dict[str, dict[str, str]] | None = None) -> str:
     """``source`` rendered as Markdown, its raw HTML escaped, its math as MathML, as one HTML block.
 
     The result is what the template's Markdown filter passes through unchanged
@@ -391,11 +400,11 @@ _NBGRADER_KEYS = ("schema_version", "grade_id", "grade", "solution", "locked", "
 _IMAGE_ATTACHMENTS = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-def _count(value) -> int | None:
+def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _scalars(value) -> dict:
+def _scalars(value: object) -> dict[str, str | int | float]:
     if not isinstance(value, dict):
         return {}
     return {k: v for k, v in value.items()
@@ -429,7 +438,7 @@ class InertStudentContent(NbGraderPreprocessor):
     db_url = Unicode("", help="gradebook to recognise unchanged instructor cells when the "
                               "resources do not name one (the formgrader)").tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         """Return ``(nb, resources)`` with everything the student controls made inert."""
         self._token = _inert_token(resources)
         self._instructor = self._instructor_cells(resources)
@@ -438,7 +447,7 @@ class InertStudentContent(NbGraderPreprocessor):
                                     for key in ("kernelspec", "language_info") if isinstance(meta.get(key), dict)})
         return super().preprocess(nb, resources)
 
-    def _instructor_cells(self, resources) -> dict[str, str]:
+    def _instructor_cells(self, resources: dict[str, Any]) -> dict[str, str]:
         """grade_id -> source of the assignment's locked Markdown/raw cells, from the gradebook."""
         info = resources.get("nbgrader") or {}
         db_url = info.get("db_url") or self.db_url
@@ -456,16 +465,20 @@ class InertStudentContent(NbGraderPreprocessor):
         except Exception:
             return {}
 
-    def _is_instructor_cell(self, cell) -> bool:
+    def _is_instructor_cell(self, cell: NotebookNode) -> bool:
         meta = cell.metadata.get("nbgrader") or {}
         if not meta.get("locked") or meta.get("solution") or meta.get("grade"):
             return False
-        source = self._instructor.get(meta.get("grade_id"))
+        grade_id = meta.get("grade_id")  # a str: _cell_metadata kept only a valid one
+        source = self._instructor.get(grade_id) if isinstance(grade_id, str) else None
         return source is not None and source.strip() == (joined_text(cell.get("source")) or "").strip()
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int
+                        ) -> tuple[NotebookNode, dict[str, Any]]:
         """Make one cell inert: markdown as text, outputs as text or a plain image."""
-        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        meta = cell.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         already_inert = meta.get(_INERT_MARK) == self._token
         cell.metadata = self._cell_metadata(meta)
         if "id" in cell and not (isinstance(cell.id, str) and _CELL_ID.match(cell.id)):
@@ -473,7 +486,9 @@ class InertStudentContent(NbGraderPreprocessor):
         if cell.get("cell_type") == "code":
             cell.source = joined_text(cell.get("source")) or ""
             cell.execution_count = _count(cell.get("execution_count"))
-            outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+            outputs = cell.get("outputs")
+            if not isinstance(outputs, list):
+                outputs = []
             cell.outputs = [new for new in map(self._output, outputs) if new is not None]
             return cell, resources
         if already_inert:
@@ -494,7 +509,7 @@ class InertStudentContent(NbGraderPreprocessor):
         return cell, resources
 
     @staticmethod
-    def _cell_metadata(meta: dict) -> NotebookNode:
+    def _cell_metadata(meta: dict[str, Any]) -> NotebookNode:
         out = NotebookNode()
         nbgrader = meta.get("nbgrader")
         if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str) \
@@ -511,18 +526,18 @@ class InertStudentContent(NbGraderPreprocessor):
         return out
 
     @staticmethod
-    def _attachments(attachments) -> dict:
+    def _attachments(attachments: object) -> dict[str, dict[str, str]]:
         """Only base64 raster images (an SVG attachment could hold script)."""
-        safe = {}
+        safe: dict[str, dict[str, str]] = {}
         for name, bundle in (attachments.items() if isinstance(attachments, dict) else ()):
-            images = {mime: joined_text(data) for mime, data in bundle.items() if mime in _IMAGE_ATTACHMENTS} \
+            texts = {mime: joined_text(data) for mime, data in bundle.items() if mime in _IMAGE_ATTACHMENTS} \
                 if isinstance(bundle, dict) else {}
-            images = {mime: data for mime, data in images.items() if data is not None and _BASE64.match(data)}
+            images = {mime: data for mime, data in texts.items() if data is not None and _BASE64.match(data)}
             if images:
                 safe[name] = images
         return safe
 
-    def _output(self, out):
+    def _output(self, out: object) -> NotebookNode | None:
         if not isinstance(out, dict):
             return None
         kind = out.get("output_type")
@@ -530,14 +545,18 @@ class InertStudentContent(NbGraderPreprocessor):
             return NotebookNode(output_type="stream", name="stderr" if out.get("name") == "stderr" else "stdout",
                                 text=joined_text(out.get("text")) or "")
         if kind == "error":
-            traceback = out.get("traceback") if isinstance(out.get("traceback"), list) else []
+            traceback = out.get("traceback")
+            if not isinstance(traceback, list):
+                traceback = []
             return NotebookNode(output_type="error", ename=joined_text(out.get("ename")) or "",
                                 evalue=joined_text(out.get("evalue")) or "",
                                 traceback=[line for line in traceback if isinstance(line, str)])
         if kind not in ("execute_result", "display_data"):
             return None
-        data = out.get("data") if isinstance(out.get("data"), dict) else {}
-        kept = {}
+        data = out.get("data")
+        if not isinstance(data, dict):
+            data = {}
+        kept: dict[str, str] = {}
         for mime in self.keep_mimetypes:
             value = joined_text(data.get(mime))
             if value is None or (mime.startswith("image/") and not _BASE64.match(value)):
@@ -549,10 +568,14 @@ class InertStudentContent(NbGraderPreprocessor):
             dropped = [m for m in data if isinstance(m, str) and _MIME.match(m)]
             shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "") if dropped else "other"
             kept["text/plain"] = f"[{shown} output: not shown in the feedback]"
-        metadata = {}
-        raw_meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
+        metadata: dict[str, dict[str, int]] = {}
+        raw_meta = out.get("metadata")
+        if not isinstance(raw_meta, dict):
+            raw_meta = {}
         for mime in kept:
-            size = raw_meta.get(mime) if isinstance(raw_meta.get(mime), dict) else {}
+            size = raw_meta.get(mime)
+            if not isinstance(size, dict):
+                size = {}
             dims = {k: int(v) for k, v in size.items()
                     if k in ("width", "height") and isinstance(v, (int, float)) and not isinstance(v, bool)
                     and 0 < v < 100000}
@@ -578,11 +601,11 @@ class GradingNote(NbGraderPreprocessor):
                                     "'{assignment}' is replaced by the assignment id").tag(config=True)
     advice = Dict(value_trait=Unicode(), help="status -> advice shown under the note").tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         """Return ``(nb, resources)`` with the grading note as the first cell."""
         info = resources["nbgrader"]
         path = self.results_path.replace("{assignment}", str(info.get("assignment", "")))
-        results = {}
+        results: dict[str, Any] = {}
         if path and Path(path).is_file():
             results = json.loads(Path(path).read_text(encoding="utf-8")).get("students", {})
         entry = results.get(info["student"])
@@ -612,7 +635,7 @@ class GetGradesOrPending(GetGrades):
     which :data:`FEEDBACK_TEMPLATE` shows as "pending (graded by hand)".
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         """Return ``(nb, resources)`` with the grades, and the answers still waiting for a hand grade."""
         self._pending: dict[str, float] = {}
         nb, resources = super().preprocess(nb, resources)
@@ -622,7 +645,7 @@ class GetGradesOrPending(GetGrades):
         info["autograded_max_score"] = (info.get("max_score") or 0) - info["pending_points"]
         return nb, resources
 
-    def _get_score(self, cell, resources):
+    def _get_score(self, cell: NotebookNode, resources: dict[str, Any]) -> None:
         super()._get_score(cell, resources)
         if not (utils.is_solution(cell) or utils.is_task(cell)):
             return
@@ -814,17 +837,17 @@ class FeedbackExporter(HTMLExporter):
     """
 
     @default("extra_loaders")
-    def _extra_loaders_default(self):
+    def _extra_loaders_default(self) -> list[DictLoader]:
         return [DictLoader(_TEMPLATES)]
 
     @default("template_file")
-    def _template_file_default(self):
+    def _template_file_default(self) -> str | None:
         if self.template_name == "feedback":
             return "course_feedback.html.j2"
         return super()._template_file_default()
 
     @pass_context
-    def markdown2html(self, context, source):
+    def markdown2html(self, context: Context, source: str) -> str:
         """A markdown cell as HTML, through :func:`markdown_to_html` (math as MathML, no script)."""
         cell = context.get("cell", {})
         return markdown_to_html(source, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
@@ -832,7 +855,8 @@ class FeedbackExporter(HTMLExporter):
                                 anchor_link_text=self.anchor_link_text,
                                 exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
 
-    def from_notebook_node(self, nb, resources=None, **kw):
+    def from_notebook_node(  # type: ignore[override]  # as nbconvert's HTMLExporter: Exporter's says NotebookNode
+            self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[str, dict[str, Any]]:
         """``(html, resources)`` of the feedback page, with its Content-Security-Policy."""
         output, resources = super().from_notebook_node(nb, resources, **kw)
         return with_csp(output), resources

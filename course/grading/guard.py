@@ -84,6 +84,8 @@ import re
 import sys
 import types
 import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from course.grading.failures import NotYourOwnCode, short_repr
 
@@ -110,13 +112,14 @@ _GRADING_DIR = os.path.dirname(os.path.abspath(__file__))
 _ALLOWED_COURSE_MODULES = ("course.grading", "course._checks")
 
 _MISSING = object()
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------
 # Naming objects
 # --------------------------------------------------------------------------
 
-def _attr(obj, name, default=None):
+def _attr(obj: object, name: str, default: object = None) -> Any:
     """``getattr`` that never raises (objects may define odd ``__getattr__``)."""
     try:
         return getattr(obj, name, default)
@@ -124,12 +127,12 @@ def _attr(obj, name, default=None):
         return default
 
 
-def _module_of(obj) -> str:
+def _module_of(obj: object) -> str:
     module = _attr(obj, "__module__")
     return module if isinstance(module, str) else ""
 
 
-def _name_of(obj) -> str:
+def _name_of(obj: object) -> str:
     name = _attr(obj, "__name__")
     return name if isinstance(name, str) else ""
 
@@ -145,7 +148,7 @@ def _course_module_of_file(filename: str) -> str:
     return os.path.splitext(relative)[0].replace(os.sep, ".")
 
 
-def _label(obj) -> str:
+def _label(obj: object) -> str:
     """A dotted name for ``obj``, as students would write it.
 
     For example ``torch.nn.functional.conv2d``, ``torch.ops.aten.conv2d``, ``course.conv.conv2d``.
@@ -174,7 +177,7 @@ def _is_course_module(name: str) -> bool:
                    for allowed in _ALLOWED_COURSE_MODULES)
 
 
-def _is_course_file(filename) -> bool:
+def _is_course_file(filename: object) -> bool:
     """Is ``filename`` a source file of the course library (outside the allowed modules)?"""
     if not isinstance(filename, str):
         return False
@@ -182,13 +185,13 @@ def _is_course_file(filename) -> bool:
     return path.startswith(_COURSE_DIR + os.sep) and _is_course_module(_course_module_of_file(path))
 
 
-def _resolve(path: str, import_missing: bool):
+def _resolve(path: str, import_missing: bool) -> object | None:
     """The object at a dotted path (``torch.ops.aten``), or None if unavailable."""
     parts = path.split(".")
     if parts[0] not in sys.modules and not import_missing:
         return None
     try:
-        obj = importlib.import_module(parts[0])
+        obj: object = importlib.import_module(parts[0])
         for part in parts[1:]:
             obj = getattr(obj, part)
     except Exception:
@@ -211,22 +214,26 @@ class Rule:
 
     description = "a forbidden function"
 
-    def matches(self, obj) -> bool:
+    def matches(self, obj: object) -> bool:
         """Whether ``obj`` is one of the forbidden objects."""
         raise NotImplementedError
 
-    def targets(self):
-        """The ``(owner, attribute name)`` pairs to patch while the student's code runs."""
+    def targets(self) -> Iterator[tuple[object, str, str]]:
+        """The ``(owner, attribute name, label)`` places to patch while the student's code runs."""
         raise NotImplementedError
 
-    def __add__(self, other):
+    def __add__(self, other: Forbidden) -> tuple[Rule, ...]:
         return _as_rules(self) + _as_rules(other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: Forbidden) -> tuple[Rule, ...]:
         return _as_rules(other) + _as_rules(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Rule: {self.description}>"
+
+
+#: what ``forbidden`` arguments accept: one rule, rules (``CONVOLUTION + UNFOLD``) or None
+Forbidden: TypeAlias = "Rule | Iterable[Rule] | None"
 
 
 class _CourseRule(Rule):
@@ -234,7 +241,7 @@ class _CourseRule(Rule):
 
     description = "the course library's reference implementation"
 
-    def matches(self, obj) -> bool:
+    def matches(self, obj: object) -> bool:
         if isinstance(obj, types.ModuleType):
             return False
         if isinstance(obj, (types.FunctionType, type, types.BuiltinFunctionType)):
@@ -244,7 +251,7 @@ class _CourseRule(Rule):
             return True  # a copy: types.FunctionType(course.conv.conv2d.__code__, globals())
         return False
 
-    def targets(self):
+    def targets(self) -> Iterator[tuple[object, str, str]]:
         for module_name, module in list(sys.modules.items()):
             if module is None or not _is_course_module(module_name):
                 continue
@@ -288,7 +295,8 @@ _ATEN_NAMES = (
 class _PatternRule(Rule):
     """Functions and classes of PyTorch (or SciPy) whose name matches a pattern."""
 
-    def __init__(self, description, torch_pattern, scipy_pattern=None, owners=_TORCH_OWNERS):
+    def __init__(self, description: str, torch_pattern: str, scipy_pattern: str | None = None,
+                 owners: Iterable[str] = _TORCH_OWNERS) -> None:
         self.description = description
         self.patterns = {"torch": re.compile(torch_pattern, re.IGNORECASE)}
         self.owners = tuple(owners)
@@ -296,7 +304,7 @@ class _PatternRule(Rule):
             self.patterns["scipy"] = re.compile(scipy_pattern, re.IGNORECASE)
             self.owners += _SCIPY_OWNERS
 
-    def matches(self, obj) -> bool:
+    def matches(self, obj: object) -> bool:
         if isinstance(obj, types.ModuleType) or not callable(obj):
             return False
         package = _module_of(obj).split(".")[0]
@@ -308,7 +316,7 @@ class _PatternRule(Rule):
                             if f"{os.sep}{pkg}{os.sep}" in filename), None)
         return bool(pattern and pattern.search(_name_of(obj)))
 
-    def targets(self):
+    def targets(self) -> Iterator[tuple[object, str, str]]:
         for path in self.owners:
             package = path.split(".")[0]
             owner = _resolve(path, import_missing=(package == "torch"))
@@ -342,7 +350,7 @@ MAX_UNPOOL = _PatternRule("max unpooling", r"max_?unpool")
 LAYERS = _PatternRule("a torch.nn layer", r"^_?(lazy)?(conv|linear|bilinear)")
 
 
-def _rule_over(description, patterns, owners):
+def _rule_over(description: str, patterns: dict[str, str], owners: tuple[str, ...]) -> _PatternRule:
     """A :class:`_PatternRule` over other packages than torch and scipy.
 
     ``patterns`` maps a package (``"torchvision"``) to the pattern of its forbidden names;
@@ -384,7 +392,7 @@ TORCHVISION_MODELS = _rule_over(
      "torchvision.models.mobilenetv3", "torchvision.ops", "torchvision.ops.misc"))
 
 
-def _as_rules(forbidden) -> tuple:
+def _as_rules(forbidden: Forbidden) -> tuple[Rule, ...]:
     if isinstance(forbidden, Rule):
         return (forbidden,)
     if forbidden is None:
@@ -396,7 +404,7 @@ def _as_rules(forbidden) -> tuple:
     return rules
 
 
-def _with_course(forbidden) -> tuple:
+def _with_course(forbidden: Forbidden) -> tuple[Rule, ...]:
     rules = _as_rules(forbidden)
     return rules if COURSE in rules else (COURSE,) + rules
 
@@ -411,7 +419,7 @@ _LOAD_ATTR = {"LOAD_ATTR", "LOAD_METHOD"}
 _SCALARS = (str, bytes, int, float, complex, bool, type(None))
 
 
-def _static_attr(obj, name):
+def _static_attr(obj: object, name: str) -> Any:
     """``obj.name`` without running properties or ``__getattr__``."""
     try:
         return inspect.getattr_static(obj, name)
@@ -429,13 +437,13 @@ class _Scan:
     MAX_ITEMS = 1000   # per container
     MAX_DEPTH = 8
 
-    def __init__(self, rules, student_module):
+    def __init__(self, rules: tuple[Rule, ...], student_module: str) -> None:
         self.rules = rules
         self.student_module = student_module
-        self.seen = {}       # id -> object (kept alive so ids stay unique)
-        self.finding = None  # (path, label, description)
+        self.seen: dict[int, object] = {}  # id -> object (kept alive so ids stay unique)
+        self.finding: tuple[str, str, str] | None = None  # (path, label, description)
 
-    def match(self, obj):
+    def match(self, obj: object) -> Rule | None:
         for rule in self.rules:
             try:
                 if rule.matches(obj):
@@ -444,10 +452,10 @@ class _Scan:
                 continue
         return None
 
-    def _is_student(self, obj) -> bool:
+    def _is_student(self, obj: object) -> bool:
         return _module_of(obj) == self.student_module
 
-    def visit(self, obj, path, depth):
+    def visit(self, obj: object, path: str, depth: int) -> None:
         if self.finding is not None or isinstance(obj, _SCALARS):
             return
         if id(obj) in self.seen:
@@ -502,9 +510,9 @@ class _Scan:
             if call is not _MISSING:
                 self.visit(call, f"{path}.__call__", depth + 1)
 
-    def function(self, fn, path, depth):
+    def function(self, fn: types.FunctionType, path: str, depth: int) -> None:
         code = fn.__code__
-        closure = {}
+        closure: dict[str, object] = {}
         for var, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 closure[var] = cell.cell_contents
@@ -518,7 +526,8 @@ class _Scan:
             self.visit(value, f"{path} -> {var}", depth + 1)
         self.code(code, fn.__globals__, closure, path, depth)
 
-    def code(self, code, globals_, closure, path, depth):
+    def code(self, code: types.CodeType, globals_: dict[str, Any], closure: dict[str, object], path: str,
+             depth: int) -> None:
         builtin_names = globals_.get("__builtins__", builtins)
         if isinstance(builtin_names, types.ModuleType):
             builtin_names = vars(builtin_names)
@@ -545,9 +554,9 @@ class _Scan:
                 self.code(const, globals_, {}, path, depth + 1)
 
 
-def _unwrap(fn):
+def _unwrap(fn: object) -> object:
     """The function behind decorators (``functools.wraps``), partials and bound methods."""
-    seen = set()
+    seen: set[int] = set()
     while id(fn) not in seen:
         seen.add(id(fn))
         if isinstance(fn, functools.partial):
@@ -564,7 +573,7 @@ def _unwrap(fn):
     return fn
 
 
-def static_problem(name: str, fn, forbidden=(), student_module: str = "__main__"):
+def static_problem(name: str, fn: object, forbidden: Forbidden = (), student_module: str = "__main__") -> str | None:
     """Why ``fn`` is not the student's own code, or None if nothing was found.
 
     See the module docstring for what is looked at. The course library is
@@ -618,34 +627,39 @@ def static_problem(name: str, fn, forbidden=(), student_module: str = "__main__"
 # The run-time half
 # --------------------------------------------------------------------------
 
+#: ``(owner, attribute, label, description)``: a place to patch while an answer runs
+_Target: TypeAlias = "tuple[object, str, str, str]"
+
+
 class _StandIn:
     """Takes the place of a forbidden function while an answer runs."""
 
-    def __init__(self, part, label, description, calls):
+    def __init__(self, part: str, label: str, description: str, calls: list[str]) -> None:
         self._part, self._label, self._description, self._calls = part, label, description, calls
 
-    def _stop(self):
+    def _stop(self) -> NoReturn:
         self._calls.append(self._label)
         raise NotYourOwnCode(
             f"{self._part}: this part asks you to write {self._part} yourself, not to call "
             f"{self._label} ({self._description}). No points for this part while it does."
         )
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> NoReturn:
         self._stop()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("__"):
             raise AttributeError(name)
         self._stop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<forbidden in {self._part}: {self._label}>"
 
 
-def _collect_targets(rules):
+def _collect_targets(rules: Iterable[Rule]) -> list[_Target]:
     """``(owner, attribute, label, description)`` for every place to patch, once each."""
-    targets, done = [], set()
+    targets: list[_Target] = []
+    done: set[tuple[int, str]] = set()
     for rule in rules:
         for owner, attr, label in rule.targets():
             if (id(owner), attr) not in done:
@@ -655,9 +669,9 @@ def _collect_targets(rules):
 
 
 @contextlib.contextmanager
-def _patched(part, targets):
-    calls = []
-    patched = []  # (owner, attribute, original)
+def _patched(part: str, targets: list[_Target]) -> Iterator[list[str]]:
+    calls: list[str] = []
+    patched: list[tuple[object, str, object]] = []  # (owner, attribute, original)
     try:
         for owner, attr, label, description in targets:
             try:
@@ -680,7 +694,7 @@ def _patched(part, targets):
         )
 
 
-def forbidden_calls(part: str, forbidden=()):
+def forbidden_calls(part: str, forbidden: Forbidden = ()) -> contextlib.AbstractContextManager[list[str]]:
     """Context manager: within it, calling anything the rules forbid raises NotYourOwnCode.
 
     The forbidden functions are replaced in their modules and put back when
@@ -694,7 +708,8 @@ def forbidden_calls(part: str, forbidden=()):
     return _patched(part, _collect_targets(_with_course(forbidden)))
 
 
-def student_function(name: str, fn, forbidden=(), student_module: str = "__main__"):
+def student_function(name: str, fn: Callable[..., _T], forbidden: Forbidden = (),
+                     student_module: str = "__main__") -> Callable[..., _T]:
     """The student's ``fn``, checked and wrapped for a hidden test.
 
     Raises :class:`NotYourOwnCode` now if the static half finds a forbidden
@@ -706,13 +721,14 @@ def student_function(name: str, fn, forbidden=(), student_module: str = "__main_
     if getattr(type(fn), "__course_remote__", None) is not None:
         # a test cell running in the grader: the function lives in the student's kernel,
         # and is checked and guarded there (course.grading.trusted)
-        return fn.__course_remote__(name, forbidden)
+        # (a trusted.RemoteFunction, which the kernel side cannot import to narrow to)
+        return fn.__course_remote__(name, forbidden)  # type: ignore[attr-defined]
     problem = static_problem(name, fn, forbidden, student_module=student_module)
     if problem is not None:
         raise NotYourOwnCode(problem)
     targets = _collect_targets(_with_course(forbidden))
 
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> _T:
         with _patched(name, targets), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return fn(*args, **kwargs)
@@ -725,7 +741,7 @@ def student_function(name: str, fn, forbidden=(), student_module: str = "__main_
 # Untouched copies of the reference
 # --------------------------------------------------------------------------
 
-def fresh_reference(*names):
+def fresh_reference(*names: str) -> types.SimpleNamespace:
     """Private copies of course modules, executed again from their files.
 
     Returns a namespace with one attribute per module, named by its last

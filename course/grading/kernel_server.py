@@ -18,6 +18,8 @@ from __future__ import annotations
 import socket
 import sys
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from . import wire
 
@@ -25,15 +27,19 @@ from . import wire
 END = {"op": "end"}
 _MAX_TRACEBACK = 4000
 
+#: the guarded stand-ins made so far: (name, id(function), rules) -> (function, its guarded stand-in);
+#: the function is kept so that its id is not reused
+Wrappers = dict[tuple[str, int, tuple[str, ...]], tuple[object, Callable[..., Any]]]
 
-def send_message(sock: socket.socket, data) -> None:
+
+def send_message(sock: socket.socket, data: object) -> None:
     """Send ``data`` on ``sock``: its length (8 bytes, big-endian), then its JSON."""
     payload = wire.dumps(data).encode("utf-8")
     sock.sendall(len(payload).to_bytes(8, "big") + payload)
 
 
-def receive_message(sock: socket.socket, limit: int = wire.MAX_REPLY_BYTES):
-    """The next message's data; ``EOFError`` when the other side is gone."""
+def receive_message(sock: socket.socket, limit: int = wire.MAX_REPLY_BYTES) -> Any:
+    """The next message's data (as ``json.loads`` gives it); ``EOFError`` when the other side is gone."""
     size = int.from_bytes(_exactly(sock, 8), "big")
     if size > limit:
         raise wire.WireError(f"message of {size} bytes, more than {limit}")
@@ -41,7 +47,8 @@ def receive_message(sock: socket.socket, limit: int = wire.MAX_REPLY_BYTES):
 
 
 def _exactly(sock: socket.socket, count: int) -> bytes:
-    chunks, left = [], count
+    chunks: list[bytes] = []
+    left = count
     while left:
         chunk = sock.recv(min(left, 2**20))
         if not chunk:
@@ -54,13 +61,13 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
 def serve(path: str) -> None:
     """Answer the grader's requests on the Unix socket ``path`` until it sends :data:`END`."""
     objects: dict[int, object] = {}
-    wrappers: dict = {}
+    wrappers: Wrappers = {}
 
-    def refer(obj) -> int:
+    def refer(obj: object) -> int:
         objects[id(obj)] = obj  # kept alive, so the id stays unique
         return id(obj)
 
-    def resolve(number: int, _type: str):
+    def resolve(number: int, _type: str) -> Any:
         if number not in objects:
             raise wire.WireError(f"unknown reference {number}")
         return objects[number]
@@ -73,7 +80,7 @@ def serve(path: str) -> None:
             if request == END:
                 return
             try:
-                reply = {"ok": wire.encode(_handle(request, resolve, wrappers), refer)}
+                reply: dict[str, object] = {"ok": wire.encode(_handle(request, resolve, wrappers), refer)}
             except KeyboardInterrupt:
                 raise  # the grader's interrupt (time limit): stop serving
             except BaseException as exc:  # the student's exception is the answer
@@ -81,11 +88,11 @@ def serve(path: str) -> None:
             send_message(sock, reply)
 
 
-def _namespace() -> dict:
+def _namespace() -> dict[str, Any]:
     return vars(sys.modules["__main__"])
 
 
-def _handle(request: dict, resolve, wrappers: dict):
+def _handle(request: dict[str, Any], resolve: wire.Resolve, wrappers: Wrappers) -> object:
     op = request.get("op")
     if op == "lookup":
         name = request["name"]
@@ -115,7 +122,7 @@ def _handle(request: dict, resolve, wrappers: dict):
     raise ValueError(f"unknown request {op!r}")
 
 
-def _guarded(name: str, rules, wrappers: dict):
+def _guarded(name: str, rules: list[str] | None, wrappers: Wrappers) -> Callable[..., Any]:
     """The notebook's global ``name``; with ``rules``, wrapped by the anti-reference guard."""
     namespace = _namespace()
     if name not in namespace:
@@ -131,7 +138,7 @@ def _guarded(name: str, rules, wrappers: dict):
     return wrappers[key][1]
 
 
-def _describe(exc: BaseException) -> dict:
+def _describe(exc: BaseException) -> dict[str, str]:
     """The exception as data: its type, message and the student's part of the traceback."""
     try:
         frames = traceback.extract_tb(exc.__traceback__)

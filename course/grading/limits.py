@@ -106,7 +106,7 @@ class SubmissionCgroup:
     """A memory and a pids cgroup for one submission: create, limit, kill all, remove."""
 
     def __init__(self, token: str, limits: Limits):
-        self.paths = []
+        self.paths: list[Path] = []
         for controller in ("memory", "pids"):
             root = _cgroup_root(controller)
             if root is None:
@@ -161,7 +161,7 @@ class SubmissionCgroup:
 
     def pids(self) -> set[int]:
         """The ids of the processes still in the submission's cgroups."""
-        found = set()
+        found: set[int] = set()
         for path in self.paths:
             try:
                 found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}

@@ -48,8 +48,10 @@ from __future__ import annotations
 import ast
 import copy
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -102,7 +104,7 @@ _DEF_LINE = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
 _ASSIGN_LINE = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)", re.M)
 
 
-def _targets(node, into: set[str]) -> None:
+def _targets(node: ast.AST, into: set[str]) -> None:
     if isinstance(node, ast.Name):
         into.add(node.id)
     elif isinstance(node, (ast.Tuple, ast.List)):
@@ -112,7 +114,7 @@ def _targets(node, into: set[str]) -> None:
         _targets(node.value, into)
 
 
-def _collect(body: list, names: _Names) -> None:
+def _collect(body: list[ast.stmt], names: _Names) -> None:
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.defs.add(stmt.name)
@@ -186,19 +188,19 @@ def _released(cell: NotebookNode) -> NotebookNode:
     return cell
 
 
-def _nbgrader_meta(cell) -> dict | None:
+def _nbgrader_meta(cell: NotebookNode) -> dict[str, Any] | None:
     meta = cell.get("metadata", {}).get("nbgrader")
     return meta if isinstance(meta, dict) else None
 
 
 def _slots(source_nb: NotebookNode, release_nb: NotebookNode) -> list[_Slot]:
-    released = {}
+    released: dict[str, NotebookNode] = {}
     for cell in release_nb.cells:
         meta = _nbgrader_meta(cell)
         if meta and isinstance(meta.get("grade_id"), str):
             released.setdefault(meta["grade_id"], cell)
     slots: list[_Slot] = []
-    seen = set()
+    seen: set[str] = set()
     for order, cell in enumerate(source_nb.cells):
         meta = _nbgrader_meta(cell)
         if not meta or not isinstance(meta.get("grade_id"), str) or meta["grade_id"] in seen:
@@ -225,7 +227,7 @@ def _slots(source_nb: NotebookNode, release_nb: NotebookNode) -> list[_Slot]:
 
 def _instructor_markdown(source_nb: NotebookNode, release_nb: NotebookNode) -> set[str]:
     """Normalised sources of the instructor's markdown cells (not the written answers)."""
-    texts = set()
+    texts: set[str] = set()
     for cell in list(source_nb.cells) + list(release_nb.cells):
         if cell.cell_type == "markdown" and not (_nbgrader_meta(cell) or {}).get("solution"):
             texts.add(_norm(cell.source))
@@ -234,14 +236,15 @@ def _instructor_markdown(source_nb: NotebookNode, release_nb: NotebookNode) -> s
 
 # ----------------------------------------------------------------------------- notes
 
-def _cells(numbers) -> str:
-    numbers = [str(n + 1) for n in sorted(numbers)]
+def _cells(indices: Iterable[int]) -> str:
+    """``cell 3`` or ``cells 1, 2 and 5``: cells counted from 1, for notes."""
+    numbers = [str(i + 1) for i in sorted(indices)]
     if len(numbers) == 1:
         return f"cell {numbers[0]}"
     return f"cells {', '.join(numbers[:-1])} and {numbers[-1]}"
 
 
-def _ids(slots) -> str:
+def _ids(slots: Iterable[_Slot]) -> str:
     return ", ".join(f"`{s.grade_id}`" for s in slots)
 
 
@@ -263,7 +266,7 @@ def reconcile(nb: NotebookNode, source_nb: NotebookNode,
 
 
 class _Reconciler:
-    def __init__(self, nb, source_nb, release_nb):
+    def __init__(self, nb: NotebookNode, source_nb: NotebookNode, release_nb: NotebookNode) -> None:
         self.out = copy.deepcopy(nb)
         self.cells = self.out.cells
         self.slots = _slots(source_nb, release_nb)
@@ -299,11 +302,12 @@ class _Reconciler:
         return self.out, self.notes
 
     # -- 1. known cells ---------------------------------------------------------------
-    def keep_known_cells(self):
+    def keep_known_cells(self) -> None:
         """Cells with a known grade_id stay (with duplicates, the last counts, as for nbgrader)."""
         for i, cell in enumerate(self.cells):
-            if _grade_id(cell) in self.by_id:
-                self.placed[_grade_id(cell)] = i
+            grade_id = _grade_id(cell)
+            if grade_id is not None and grade_id in self.by_id:
+                self.placed[grade_id] = i
                 continue
             if "nbgrader" in cell.metadata:
                 del cell.metadata["nbgrader"]  # unknown grade_id: not a cell of this assignment
@@ -319,7 +323,7 @@ class _Reconciler:
         self.placed[slot.grade_id] = self.matched[slot.grade_id] = i
         self.used.add(i)
 
-    def match_fixed(self):
+    def match_fixed(self) -> None:
         """Read-only cells (tests, setup): the same source, whitespace aside."""
         for slot in self.missing("fixed"):
             for i in self.free:
@@ -329,7 +333,7 @@ class _Reconciler:
                     self.place(slot, i)
                     break
 
-    def match_answers(self):
+    def match_answers(self) -> None:
         """Code answers: the last cell defining the answer's names; cells defining several answers last."""
         answers = self.missing("answer")
         fixed_texts = set().union(*(s.texts for s in self.slots if s.kind == "fixed"))
@@ -352,7 +356,7 @@ class _Reconciler:
                                       f"was taken as {slot.describe()}, since a notebook run top to bottom "
                                       "uses the last definition")
 
-    def match_written(self):
+    def match_written(self) -> None:
         """Written answers: by position, between the placed assignment cells around them."""
         for slot in self.missing("written"):
             around = [(s.order, self.placed[s.grade_id]) for s in self.slots if s.grade_id in self.placed]
@@ -367,7 +371,7 @@ class _Reconciler:
                     self.place(slot, i)
                     break
 
-    def label_matched(self):
+    def label_matched(self) -> None:
         """Matched cells get the released metadata (read-only ones the released source too)."""
         for grade_id, i in self.matched.items():
             slot, cell = self.by_id[grade_id], self.cells[i]
@@ -379,7 +383,7 @@ class _Reconciler:
                 cell.source = slot.release.source
 
     # -- 3. putting back ----------------------------------------------------------------
-    def put_back_missing(self):
+    def put_back_missing(self) -> None:
         """Insert what is still missing, in source order, after the nearest preceding assignment cell."""
         cells = self.cells
         defined: dict[str, int] = {}  # name -> first cell of the submission that defines it
@@ -434,17 +438,17 @@ class _Reconciler:
                                       "assignment's functions must keep their names")
 
 
-def _grade_id(cell) -> str | None:
+def _grade_id(cell: NotebookNode) -> str | None:
     meta = _nbgrader_meta(cell)
     grade_id = meta.get("grade_id") if meta else None
     return grade_id if isinstance(grade_id, str) else None
 
 
-def _index(cells: list, target) -> int:
+def _index(cells: list[NotebookNode], target: NotebookNode) -> int:
     return next(i for i, cell in enumerate(cells) if cell is target)
 
 
-def _fresh(release: NotebookNode, nb: NotebookNode, taken: set) -> NotebookNode:
+def _fresh(release: NotebookNode, nb: NotebookNode, taken: set[str]) -> NotebookNode:
     """A copy of a released cell for ``nb``: no outputs, a cell id of its own if ``nb`` has ids."""
     if release.cell_type == "code":
         cell = nbformat.v4.new_code_cell(release.source)
@@ -478,7 +482,7 @@ class ReconcileCells(NbGraderPreprocessor):
     from the course directory; the notes go to nbgrader's log.
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         from nbgrader.coursedir import CourseDirectory
 
         coursedir = CourseDirectory(config=self.config)

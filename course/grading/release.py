@@ -19,13 +19,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from . import _course
 from ._course import GradingError
 from ._nb import BEGIN_HIDDEN, END_HIDDEN, dumps, hidden_regions, strip_solution_markers
+
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 _ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]{6,}")
@@ -48,8 +53,9 @@ def _tree(folder: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
 
 
-def _delimiters(cfg):
-    def get(section, key, default):
+def _delimiters(cfg: Config) -> tuple[str, str, str, str, str, str]:
+    """The solution, hidden-test and mark-scheme delimiters (begin, end each) of the nbgrader config."""
+    def get(section: str, key: str, default: str) -> str:
         return cfg[section][key] if key in cfg[section] else default
     return (get("ClearSolutions", "begin_solution_delimeter", "BEGIN SOLUTION"),
             get("ClearSolutions", "end_solution_delimeter", "END SOLUTION"),
@@ -59,7 +65,7 @@ def _delimiters(cfg):
             get("ClearMarkScheme", "end_mark_scheme_delimeter", "END MARK SCHEME"))
 
 
-def solution_notebook(source: nbformat.NotebookNode, cfg=None) -> nbformat.NotebookNode:
+def solution_notebook(source: nbformat.NotebookNode, cfg: Config | None = None) -> nbformat.NotebookNode:
     """The worked solution (not executed): solutions kept, hidden tests removed."""
     from traitlets.config import Config
     b_sol, e_sol, b_hid, e_hid, b_ms, e_ms = _delimiters(cfg or Config())
@@ -100,17 +106,17 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if out.get("output_type") == "error":
                 out.traceback = [_ADDRESS.sub("at 0x...", t) for t in out.traceback]
         if "outputs" in cell:
-            cell.outputs = _merge_streams([o for o in cell.outputs if not ("data" in o and not o.data)])
+            cell.outputs = merge_streams([o for o in cell.outputs if not ("data" in o and not o.data)])
     return nb
 
 
-def _merge_streams(outputs: list) -> list:
+def merge_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
     """Join consecutive stream outputs of the same name (stdout, stderr) into one.
 
     One ``print`` can reach the notebook as one message or as several (a busy
     machine splits it), so the stored outputs would differ from run to run.
     """
-    merged: list = []
+    merged: list[nbformat.NotebookNode] = []
     for out in outputs:
         previous = merged[-1] if merged else None
         if (out.get("output_type") == "stream" and previous is not None
@@ -172,7 +178,7 @@ def build_solution(course_dir: Path, assignment: str, timeout: float = 600) -> s
 
 
 def release(course_dir: Path, assignment: str, *, check: bool = False, solutions_dir: Path | None = None,
-            timeout: float = 600, progress=print) -> list[str]:
+            timeout: float = 600, progress: Callable[[str], object] = print) -> list[str]:
     """Generate (or, with ``check``, compare) the release and the solution. Returns stale paths."""
     course_dir = Path(course_dir).resolve()
     solutions_dir = Path(solutions_dir) if solutions_dir else course_dir.parent / "solutions"

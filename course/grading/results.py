@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from . import _course
 from ._course import load_config
@@ -27,7 +29,7 @@ from .submissions import Entry
 class State:
     """Where grading results live: a course directory (the default) or a scratch one."""
 
-    def __init__(self, course_dir: Path, state_dir: Path | None = None):
+    def __init__(self, course_dir: Path, state_dir: Path | None = None) -> None:
         self.course_dir = Path(course_dir).resolve()
         self.state_dir = Path(state_dir).resolve() if state_dir else self.course_dir
         self.cfg = load_config(self.course_dir)
@@ -50,7 +52,7 @@ class State:
         """The JSON file of the grading results of ``assignment``."""
         return self.state_dir / "grading" / f"{assignment}.json"
 
-    def load_results(self, assignment: str) -> dict:
+    def load_results(self, assignment: str) -> dict[str, Any]:
         """The grading results of ``assignment`` (empty ones before the first run)."""
         path = self.results_path(assignment)
         if path.exists():
@@ -61,7 +63,7 @@ class State:
 # ----------------------------------------------------------------------------- integrity
 
 def _manifest(paths: list[Path]) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for base in paths:
         if base.is_file():
             out[str(base)] = hashlib.sha256(base.read_bytes()).hexdigest()
@@ -83,7 +85,7 @@ class IntegrityCheck:
     feedback/ are restored from a copy taken before any submission ran.
     """
 
-    def __init__(self, state: State, assignment: str, backup: Path, sandboxed: bool):
+    def __init__(self, state: State, assignment: str, backup: Path, sandboxed: bool) -> None:
         db = _course.sqlite_path(state.db_url)
         self.owned = [state.state_dir / "autograded", state.state_dir / "grading", state.state_dir / "feedback"]
         if db is not None:
@@ -106,12 +108,12 @@ class IntegrityCheck:
                     shutil.copy2(path, backup / str(i))
 
     @staticmethod
-    def _under(manifest: dict, path: Path) -> dict:
+    def _under(manifest: dict[str, str], path: Path) -> dict[str, str]:
         return {k: v for k, v in manifest.items() if k == str(path) or k.startswith(str(path) + os.sep)}
 
     def check_and_restore(self) -> list[str]:
         """Messages naming each grader-owned path a submission changed; each one is restored."""
-        messages = []
+        messages: list[str] = []
         after = _manifest(self.owned)
         for i, path in enumerate(self.owned):
             if self._under(after, path) == self._under(self.before_owned, path):
@@ -138,19 +140,19 @@ class IntegrityCheck:
         return messages
 
 
-def cell_table(url: str, assignment: str, notebook: str):
+def cell_table(url: str, assignment: str, notebook: str) -> list[tuple[str, float, bool]]:
     """The graded cells of ``notebook`` in the gradebook at ``url``."""
     return _course.gradebook_cells(url, assignment, notebook)
 
 
 
-def _reason(result: dict) -> str:
+def _reason(result: Mapping[str, Any]) -> str:
     parts = [result.get("reason") or ""] + list(result.get("notes") or [])
     return "; ".join(p for p in parts if p)
 
 
-def merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: dict,
-           applied: dict, missing_protections: list[str]) -> dict:
+def merge(state: State, assignment: str, notebook: str, entries: list[Entry], results: Mapping[str, Mapping[str, Any]],
+          applied: Mapping[str, bool], missing_protections: list[str]) -> dict[str, dict[str, Any]]:
     """Record a batch's grades in the gradebook and the results file; returns a summary per student.
 
     ``results`` holds each student's grading result (a missing one is recorded
@@ -169,7 +171,7 @@ def merge(state: State, assignment: str, notebook: str, entries: list[Entry], re
     missing = sorted(name for name, on in applied.items() if not on)
     protections = "missing: " + ", ".join(missing) if missing else "all applied"
     students = stored.setdefault("students", {})
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     with _course.quiet_logs(), Gradebook(state.db_url, state.course_id) as gb:
         for entry in entries:
             sid = entry.student
@@ -177,13 +179,13 @@ def merge(state: State, assignment: str, notebook: str, entries: list[Entry], re
                                           "scores": {}, "comments": {}, "notebook": None}
             status, reason = Status(result["status"]), _reason(result)
             graded = result.get("notebook") is not None
-            before_review = {}
-            scores = {}
+            before_review: dict[str, float | None] = {}
+            scores: dict[str, float | None] = {}
             folder = state.autograded(sid, assignment)
             if status != Status.INVALID_STUDENT_ID:
                 shutil.rmtree(folder, ignore_errors=True)
                 gb.update_or_create_student(sid)
-                kwargs = {}
+                kwargs: dict[str, Any] = {}
                 if entry.timestamp:
                     try:
                         from nbgrader.utils import parse_utc

@@ -22,6 +22,7 @@ imports it).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_markdown_cell
@@ -34,7 +35,7 @@ TITLE = "For the grader: model answer and rubric"
 KEY = "course"
 
 
-def rubric_of(cell) -> str | None:
+def rubric_of(cell: object) -> str | None:
     """The grade_id a cell for the grader belongs to, or None for any other cell."""
     meta = cell.get("metadata") if isinstance(cell, dict) else None
     mark = meta.get(KEY) if isinstance(meta, dict) else None
@@ -43,9 +44,9 @@ def rubric_of(cell) -> str | None:
     return None
 
 
-def manual_answers(source_nb) -> dict[str, object]:
+def manual_answers(source_nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     """grade_id -> cell of the source notebook's answers graded by hand, in notebook order."""
-    answers = {}
+    answers: dict[str, nbformat.NotebookNode] = {}
     for cell in source_nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader")
         if isinstance(meta, dict) and meta.get("grade") and meta.get("solution") \
@@ -54,7 +55,7 @@ def manual_answers(source_nb) -> dict[str, object]:
     return answers
 
 
-def rubric_cell(grade_id: str, source_cell) -> nbformat.NotebookNode:
+def rubric_cell(grade_id: str, source_cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The read-only Markdown cell for the grader, after the answer ``grade_id``."""
     text = source_cell.source
     if source_cell.cell_type == "code":
@@ -73,7 +74,7 @@ class InsertRubric(NbGraderPreprocessor):
     source_notebook = Unicode("", help="the source notebook to read (default: source/<assignment>/<notebook>.ipynb "
                                        "under the course directory's root)").tag(config=True)
 
-    def _source_path(self, resources) -> str:
+    def _source_path(self, resources: dict[str, Any]) -> str:
         if self.source_notebook:
             return self.source_notebook
         from nbgrader.coursedir import CourseDirectory
@@ -83,10 +84,11 @@ class InsertRubric(NbGraderPreprocessor):
         folder = coursedir.format_path(coursedir.source_directory, ".", info["assignment"])
         return os.path.join(folder, f"{info['notebook']}.ipynb")
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: nbformat.NotebookNode, resources: dict[str, Any]
+                   ) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+        """Return ``(nb, resources)`` with the model answer and rubric after each hand-graded answer."""
         # a cell that already claims to be for the grader is the student's: it loses the claim
         # (and stays, like anything else they wrote)
-        """Return ``(nb, resources)`` with the model answer and rubric after each hand-graded answer."""
         for cell in nb.cells:
             if rubric_of(cell) is not None:
                 del cell.metadata[KEY]
@@ -109,7 +111,8 @@ class InsertRubric(NbGraderPreprocessor):
 class RemoveRubric(NbGraderPreprocessor):
     """Drop the cells for the grader (:class:`InsertRubric`) from a notebook students will see."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: nbformat.NotebookNode, resources: dict[str, Any]
+                   ) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
         """Return ``(nb, resources)`` without the grader's rubric cells."""
         nb.cells = [cell for cell in nb.cells if rubric_of(cell) is None]
         return nb, resources

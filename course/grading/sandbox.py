@@ -33,10 +33,17 @@ Run ``python sandbox.py SPEC --probe`` through the same ``unshare`` prefix to
 check that the machine allows it: it prints ``ok`` and exits 0 when every step
 works and the host's files are out of sight.
 """
+from __future__ import annotations
+
 import ctypes
 import json
 import os
 import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: this script starts every kernel
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -57,18 +64,18 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
-def _b(value):
+def _b(value: str | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-def mount(source, target, fstype, flags, data=None):
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     """``mount(2)``; an ``OSError`` naming the call on failure."""
     if _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount({source!r}, {target!r}, {fstype!r}): {os.strerror(err)}")
 
 
-def drop_privileges():
+def drop_privileges() -> None:
     """Drop every capability from the bounding set and forbid gaining new privileges."""
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
@@ -95,7 +102,7 @@ def drop_privileges():
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 
 
-def minimal_dev(dev, size):
+def minimal_dev(dev: str, size: str) -> None:
     """Mount on ``dev`` (the new root's /dev) a tmpfs holding only harmless device nodes (no disks)."""
     mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
     for name in _DEVICES:
@@ -117,7 +124,7 @@ ETC_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 
-def allowed_paths(extra=()):
+def allowed_paths(extra: Iterable[str] = ()) -> list[str]:
     """What a kernel may read: the system, this Python, the course package and ``extra``.
 
     ``extra`` comes from the grader: its virtualenv and site-packages (this
@@ -130,14 +137,14 @@ def allowed_paths(extra=()):
     return sorted(p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths))
 
 
-def join_cgroups(procs_files):
+def join_cgroups(procs_files: Iterable[str]) -> None:
     """Move this process (and so everything it starts) into the submission's cgroups."""
     for path in procs_files:
         with open(path, "w") as f:
             f.write("0")
 
 
-def _bind(source, target, writable):
+def _bind(source: str, target: str, writable: bool) -> None:
     if os.path.isdir(source):
         os.makedirs(target, exist_ok=True)
     else:
@@ -149,7 +156,7 @@ def _bind(source, target, writable):
     mount(None, target, None, flags)
 
 
-def _pivot_root(new_root):
+def _pivot_root(new_root: str) -> None:
     put_old = os.path.join(new_root, ".old-root")
     os.mkdir(put_old)
     number = 155 if os.uname().machine == "x86_64" else 41  # SYS_pivot_root (x86_64, aarch64)
@@ -163,7 +170,7 @@ def _pivot_root(new_root):
     os.rmdir("/.old-root")
 
 
-def setup(spec):
+def setup(spec: dict[str, Any]) -> None:
     """Build the sandbox that ``spec`` describes: private mounts, cgroups, a tmpfs root."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     join_cgroups(spec.get("cgroups", []))
@@ -197,7 +204,7 @@ def setup(spec):
     os.chdir(spec.get("cwd") or "/")
 
 
-def _probe(spec):
+def _probe(spec: dict[str, Any]) -> list[str]:
     """Check that the sandbox really isolates: run after setup()."""
     problems = []
     for path in spec.get("must_be_hidden", []):
@@ -227,7 +234,7 @@ def _probe(spec):
     return problems
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     """``sandbox.py SPEC.json [--probe] -- COMMAND...``: run COMMAND in the sandbox; returns the exit status."""
     if len(argv) < 2:
         print("usage: sandbox.py SPEC.json [--probe] -- COMMAND...", file=sys.stderr)

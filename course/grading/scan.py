@@ -241,7 +241,8 @@ import ast
 import collections
 import dataclasses
 import re
-from typing import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
 
 from course.grading.statuses import Status
 
@@ -397,7 +398,7 @@ class Finding:
 class _Row:
     __slots__ = ("pattern", "severity", "explanation")
 
-    def __init__(self, pattern, severity, explanation):
+    def __init__(self, pattern: str, severity: Status | None, explanation: str) -> None:
         self.pattern, self.severity, self.explanation = pattern, severity, explanation
 
 
@@ -415,11 +416,13 @@ _ROWS: dict[str, _Row] = {}                      # every pattern
 _ATTR: dict[tuple[str, ...], _Row] = {}          # attribute chains, read or written
 _ATTR_STORE: dict[tuple[str, ...], _Row] = {}    # attribute chains, written
 _DEF: dict[str, _Row] = {}
-_READ: dict[str, list[tuple[re.Pattern, int, _Row]]] = {}    # first component -> (regex, length, row)
-_WRITE: dict[str, list[tuple[re.Pattern, int, _Row]]] = {}
+#: the name tables: first component of a dotted name -> [(regex, length, row)]
+_Table: TypeAlias = "dict[str, list[tuple[re.Pattern[str], int, _Row]]]"
+_READ: _Table = {}
+_WRITE: _Table = {}
 
 
-def _index():
+def _index() -> None:
     for patterns, severity, explanation in PATTERNS:
         for pattern in patterns:
             row = _Row(pattern, severity, explanation)
@@ -444,9 +447,10 @@ _index()
 _MACHINE_NAMES = {chain[0]: row for chain, row in _ATTR.items() if len(chain) == 1}
 
 
-def _best(table, qualified: str) -> _Row | bool:
-    """The most specific row matching ``qualified``; False if none does."""
-    best, length = False, -1
+def _best(table: _Table, qualified: str) -> _Row | None:
+    """The most specific row matching ``qualified``; None if none does."""
+    best: _Row | None = None
+    length = -1
     for regex, size, row in table.get(qualified.split(".")[0], ()):
         if size > length and regex.match(qualified):
             best, length = row, size
@@ -493,7 +497,7 @@ _SHELL_MAGICS = {"!", "system", "sx", "bash", "sh", "script", "python", "python2
 _MAX_DEPTH = 6      # code in strings in code...
 
 
-def _literal(node) -> str | None:
+def _literal(node: ast.AST | None) -> str | None:
     """The text of a str or bytes literal, or None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
         value = node.value
@@ -506,14 +510,14 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _unparse(node, limit=60) -> str:
+def _unparse(node: ast.AST, limit: int = 60) -> str:
     try:
         return _short(ast.unparse(node), limit)
     except Exception:  # pragma: no cover - unparse handles every parsed tree
         return type(node).__name__
 
 
-def _strings(*nodes) -> Iterable[str]:
+def _strings(*nodes: ast.AST | None) -> Iterator[str]:
     for node in nodes:
         if node is None:
             continue
@@ -525,7 +529,8 @@ def _strings(*nodes) -> Iterable[str]:
 
 def _braces(text: str) -> list[str]:
     """The ``{expressions}`` IPython expands in a magic's line or a shell command."""
-    found, depth, start = [], 0, 0
+    found: list[str] = []
+    depth, start = 0, 0
     for i, char in enumerate(text):
         if char == "{":
             if depth == 0:
@@ -538,8 +543,8 @@ def _braces(text: str) -> list[str]:
     return found
 
 
-def _docstrings(tree) -> set[int]:
-    ids = set()
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
@@ -555,7 +560,7 @@ def _transform(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def _parse(source: str, ipython: bool):
+def _parse(source: str, ipython: bool) -> tuple[ast.Module | None, int]:
     """``(tree, first line)`` of ``source``, or None if it does not parse.
 
     The tree of ``source`` (IPython syntax turned into Python first) and the line
@@ -579,16 +584,18 @@ def _parse(source: str, ipython: bool):
         return None, 0
 
 
-def _function_names(node) -> tuple[set, set, set]:
+def _function_names(node: _FunctionNode) -> tuple[set[str], set[str], set[str]]:
     """Names local to a function (assigned in it), and those declared global or nonlocal."""
-    local, global_, nonlocal_ = set(), set(), set()
+    local: set[str] = set()
+    global_: set[str] = set()
+    nonlocal_: set[str] = set()
     args = node.args
     for arg in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
         if arg is not None:
             local.add(arg.arg)
     if isinstance(node, ast.Lambda):
         return local, global_, nonlocal_
-    stack = list(node.body)
+    stack: list[ast.AST] = list(node.body)
     while stack:
         child = stack.pop()
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -610,12 +617,16 @@ def _function_names(node) -> tuple[set, set, set]:
     return local - global_ - nonlocal_, global_, nonlocal_
 
 
+_FunctionNode: TypeAlias = "ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda"
+
+
 class _Scope:
     __slots__ = ("kind", "names", "locals", "globals", "nonlocals", "depth")
 
-    def __init__(self, kind, locals_=(), globals_=(), nonlocals=()):
+    def __init__(self, kind: str, locals_: Iterable[str] = (), globals_: Iterable[str] = (),
+                 nonlocals: Iterable[str] = ()) -> None:
         self.kind = kind                  # module, function, class, comprehension
-        self.names: dict[str, frozenset] = {}
+        self.names: dict[str, frozenset[str]] = {}
         self.locals, self.globals, self.nonlocals = set(locals_), set(globals_), set(nonlocals)
         self.depth = 0                    # nesting in if/for/while/try: bindings there add, not replace
 
@@ -624,22 +635,29 @@ class _Scope:
 # The scanner
 # --------------------------------------------------------------------------
 
+#: where a deferred function body is read: cell, grade_id, lines, base, report, docstrings, depth
+_Context: TypeAlias = "tuple[int, str | None, list[str], int, bool, set[int], int]"
+#: a function body walked at the end: its node, body, the scopes around it and its context
+_Deferred: TypeAlias = "tuple[_FunctionNode, list[ast.stmt] | ast.expr, list[_Scope], _Context]"
+
 class _Scanner(ast.NodeVisitor):
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.scopes = [_Scope("module")]
-        self.ever: dict[str, frozenset] = {}     # every meaning a module-level name has had
+        self.ever: dict[str, frozenset[str]] = {}  # every meaning a module-level name has had
         self.findings: list[Finding] = []
         self.report = False
-        self.cell, self.grade_id, self.lines = 0, None, []
+        self.cell = 0
+        self.grade_id: str | None = None
+        self.lines: list[str] = []
         self.base = 1                            # the cell line of line 1 of the tree being walked
         self.depth = 0
         self.docstrings: set[int] = set()
-        self.deferred: collections.deque = collections.deque()
+        self.deferred: collections.deque[_Deferred] = collections.deque()
 
     # ---- cells -----------------------------------------------------------
 
-    def scan_cell(self, index, grade_id, source, report):
+    def scan_cell(self, index: int, grade_id: str | None, source: str, report: bool) -> None:
         self.cell, self.grade_id, self.report = index, grade_id, report
         self.lines = source.splitlines()
         tree, first = _parse(source, ipython=True)
@@ -674,16 +692,16 @@ class _Scanner(ast.NodeVisitor):
 
     # ---- findings --------------------------------------------------------
 
-    def _line(self, node) -> int:
+    def _line(self, node: ast.AST) -> int:
         return self.base + getattr(node, "lineno", 1) - 1
 
-    def _add(self, node, row: _Row | str, thing: str):
+    def _add(self, node: ast.AST, row: _Row | str, thing: str) -> None:
         if isinstance(row, str):
             row = _ROWS[row]
         if row.severity is not None:
             self._add_line(self._line(node), row.severity, thing, row.explanation)
 
-    def _add_line(self, line, severity, thing, explanation):
+    def _add_line(self, line: int, severity: Status, thing: str, explanation: str) -> None:
         if not self.report:
             return
         line = max(1, min(line, len(self.lines) or 1))
@@ -696,7 +714,7 @@ class _Scanner(ast.NodeVisitor):
     def _in_function(self) -> bool:
         return any(scope.kind == "function" for scope in self.scopes[1:])
 
-    def lookup(self, name: str) -> frozenset:
+    def lookup(self, name: str) -> frozenset[str]:
         innermost = self.scopes[-1]
         for scope in reversed(self.scopes[1:]):
             if scope.kind == "class" and scope is not innermost:
@@ -717,14 +735,14 @@ class _Scanner(ast.NodeVisitor):
         return self._preset(name)
 
     @staticmethod
-    def _preset(name: str) -> frozenset:
+    def _preset(name: str) -> frozenset[str]:
         if name in _PRESET:
             return frozenset({_PRESET[name]})
         if name in _BUILTINS:
             return frozenset({f"builtins.{name}"})
         return frozenset()
 
-    def bind(self, name: str, meanings=frozenset(), walrus=False):
+    def bind(self, name: str, meanings: Iterable[str] = frozenset(), walrus: bool = False) -> None:
         scope = self.scopes[-1]
         conditional = False
         if walrus:
@@ -750,7 +768,7 @@ class _Scanner(ast.NodeVisitor):
         if module:
             self.ever[name] = self.ever.get(name, self._preset(name)) | meanings
 
-    def bind_target(self, target, meanings=frozenset()):
+    def bind_target(self, target: ast.expr, meanings: frozenset[str] = frozenset()) -> None:
         if isinstance(target, ast.Name):
             self.bind(target.id, meanings)
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -759,7 +777,7 @@ class _Scanner(ast.NodeVisitor):
         elif isinstance(target, ast.Starred):
             self.bind_target(target.value)
 
-    def resolve(self, node) -> frozenset:
+    def resolve(self, node: ast.expr) -> frozenset[str]:
         """What ``node`` refers to: dotted names (``torch.nn.functional``) after imports and aliases."""
         if isinstance(node, ast.Name):
             return self.lookup(node.id)
@@ -768,7 +786,7 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(node, ast.NamedExpr):
             return self.resolve(node.value)
         if isinstance(node, ast.Call):
-            out = set()
+            out: set[str] = set()
             args = node.args
             first = _literal(args[0]) if args else None
             second = _literal(args[1]) if len(args) > 1 else None
@@ -807,21 +825,21 @@ class _Scanner(ast.NodeVisitor):
 
     # ---- matching ----------------------------------------------------------
 
-    def check_read(self, node, qualified: Iterable[str], thing: str | None = None):
+    def check_read(self, node: ast.AST, qualified: Iterable[str], thing: str | None = None) -> None:
         for q in qualified:
             row = _best(_READ, q)
             if row:
                 shown = thing or _unparse(node)
                 self._add(node, row, shown if shown == q else f"{shown} ({q})")
 
-    def check_write(self, node, qualified: Iterable[str], thing: str):
+    def check_write(self, node: ast.AST, qualified: Iterable[str], thing: str) -> None:
         for q in qualified:
             row = _best(_WRITE, q)
-            if row is False:
+            if row is None:
                 row = _ROWS["<imported name>.x ="]
             self._add(node, row, f"{thing} (changes {q})")
 
-    def check_chain(self, node, chain: list[str], store: bool):
+    def check_chain(self, node: ast.Attribute, chain: list[str], store: bool) -> None:
         for table in ((_ATTR, _ATTR_STORE) if store else (_ATTR,)):
             for size in (1, 2):
                 if len(chain) >= size and tuple(chain[-size:]) in table:
@@ -830,7 +848,7 @@ class _Scanner(ast.NodeVisitor):
                     self._add(node, table[tuple(chain[-size:])],
                               f"{thing} ({resolved[0]})" if resolved else thing)
 
-    def check_import(self, node, module: str, thing: str):
+    def check_import(self, node: ast.AST, module: str, thing: str) -> None:
         if module == "builtins.__import__":
             return
         self.check_read(node, [module], thing)
@@ -839,7 +857,7 @@ class _Scanner(ast.NodeVisitor):
 
     # ---- statements --------------------------------------------------------
 
-    def visit_Import(self, node):
+    def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.check_import(node, alias.name, f"import {alias.name}")
             if alias.asname:
@@ -848,7 +866,7 @@ class _Scanner(ast.NodeVisitor):
                 top = alias.name.split(".")[0]
                 self.bind(top, {top})
 
-    def visit_ImportFrom(self, node):
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level or not node.module:
             for alias in node.names:
                 if alias.name != "*":
@@ -863,7 +881,7 @@ class _Scanner(ast.NodeVisitor):
             self.check_import(node, qualified, f"from {node.module} import {alias.name}")
             self.bind(alias.asname or alias.name, {qualified})
 
-    def _assign(self, targets, value):
+    def _assign(self, targets: list[ast.expr], value: ast.expr | None) -> None:
         if value is not None:
             self.visit(value)
         meanings = self.resolve(value) if value is not None else frozenset()
@@ -879,27 +897,27 @@ class _Scanner(ast.NodeVisitor):
             else:
                 self.bind_target(target)
 
-    def visit_Assign(self, node):
+    def visit_Assign(self, node: ast.Assign) -> None:
         self._assign(node.targets, node.value)
 
-    def visit_AnnAssign(self, node):
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.visit(node.annotation)
         if node.value is not None:
             self._assign([node.target], node.value)
         else:
             self.visit(node.target)
 
-    def visit_AugAssign(self, node):
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.visit(node.value)
         self.visit(node.target)
         if isinstance(node.target, ast.Name):
             self.bind(node.target.id, self.lookup(node.target.id))
 
-    def visit_NamedExpr(self, node):
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
         self.bind(node.target.id, self.resolve(node.value), walrus=True)
 
-    def _conditional(self, *bodies):
+    def _conditional(self, *bodies: list[ast.stmt]) -> None:
         scope = self.scopes[-1]
         scope.depth += 1
         try:
@@ -909,15 +927,15 @@ class _Scanner(ast.NodeVisitor):
         finally:
             scope.depth -= 1
 
-    def visit_If(self, node):
+    def visit_If(self, node: ast.If) -> None:
         self.visit(node.test)
         self._conditional(node.body, node.orelse)
 
-    def visit_While(self, node):
+    def visit_While(self, node: ast.While) -> None:
         self.visit(node.test)
         self._conditional(node.body, node.orelse)
 
-    def visit_For(self, node):
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
         scope = self.scopes[-1]
         scope.depth += 1
@@ -930,7 +948,7 @@ class _Scanner(ast.NodeVisitor):
 
     visit_AsyncFor = visit_For
 
-    def visit_Try(self, node):
+    def visit_Try(self, node: ast.Try) -> None:
         self._conditional(node.body, node.orelse)
         for handler in node.handlers:
             if handler.type is not None:
@@ -948,14 +966,14 @@ class _Scanner(ast.NodeVisitor):
 
     visit_TryStar = visit_Try
 
-    def visit_Match(self, node):
+    def visit_Match(self, node: ast.Match) -> None:
         self.visit(node.subject)
         for case in node.cases:
             if case.guard is not None:
                 self.visit(case.guard)
             self._conditional(case.body)
 
-    def visit_With(self, node):
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
         for item in node.items:
             self.visit(item.context_expr)
             if item.optional_vars is not None:
@@ -966,7 +984,7 @@ class _Scanner(ast.NodeVisitor):
 
     visit_AsyncWith = visit_With
 
-    def _function(self, node, body):
+    def _function(self, node: _FunctionNode, body: list[ast.stmt] | ast.expr) -> None:
         """Keep a function's body for the end.
 
         A function's body runs when it is called, after any later import: it is walked at the
@@ -978,7 +996,7 @@ class _Scanner(ast.NodeVisitor):
         context = (self.cell, self.grade_id, self.lines, self.base, self.report, self.docstrings, self.depth)
         self.deferred.append((node, body, list(self.scopes), context))
 
-    def finish(self):
+    def finish(self) -> None:
         """Walk the bodies of the functions met so far (and of those they define)."""
         while self.deferred:
             node, body, scopes, context = self.deferred.popleft()
@@ -999,7 +1017,7 @@ class _Scanner(ast.NodeVisitor):
             finally:
                 self.scopes = saved
 
-    def visit_FunctionDef(self, node):
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for decorator in node.decorator_list:
             self.visit(decorator)
         if node.name in _DEF:
@@ -1009,10 +1027,10 @@ class _Scanner(ast.NodeVisitor):
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_Lambda(self, node):
+    def visit_Lambda(self, node: ast.Lambda) -> None:
         self._function(node, node.body)
 
-    def visit_ClassDef(self, node):
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expression in node.decorator_list + node.bases + [k.value for k in node.keywords]:
             self.visit(expression)
         self.scopes.append(_Scope("class"))
@@ -1023,7 +1041,8 @@ class _Scanner(ast.NodeVisitor):
             self.scopes.pop()
         self.bind(node.name)
 
-    def _comprehension(self, node, elements):
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+                       elements: list[ast.expr]) -> None:
         self.scopes.append(_Scope("comprehension"))
         try:
             for generator in node.generators:
@@ -1037,17 +1056,17 @@ class _Scanner(ast.NodeVisitor):
         finally:
             self.scopes.pop()
 
-    def visit_ListComp(self, node):
+    def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
         self._comprehension(node, [node.elt])
 
     visit_SetComp = visit_GeneratorExp = visit_ListComp
 
-    def visit_DictComp(self, node):
+    def visit_DictComp(self, node: ast.DictComp) -> None:
         self._comprehension(node, [node.key, node.value])
 
     # ---- expressions -------------------------------------------------------
 
-    def visit_Name(self, node):
+    def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             meanings = self.lookup(node.id)
             self.check_read(node, meanings)
@@ -1058,8 +1077,9 @@ class _Scanner(ast.NodeVisitor):
             if node.id.startswith("__") and node.id in _MACHINE_NAMES:
                 self._add(node, _MACHINE_NAMES[node.id], node.id)
 
-    def visit_Attribute(self, node):
-        chain, inner = [], node
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        chain: list[str] = []
+        inner: ast.expr = node
         while isinstance(inner, ast.Attribute):
             chain.append(inner.attr)
             inner = inner.value
@@ -1071,13 +1091,13 @@ class _Scanner(ast.NodeVisitor):
             self.check_write(node, [f"{q}.{node.attr}" for q in self.resolve(node.value)], _unparse(node))
         self.visit(node.value)
 
-    def visit_Subscript(self, node):
+    def visit_Subscript(self, node: ast.Subscript) -> None:
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self.check_write(node, self.resolve(node.value), _unparse(node))
         self.visit(node.value)
         self.visit(node.slice)
 
-    def visit_Constant(self, node):
+    def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, str) or id(node) in self.docstrings:
             return
         if _GRADING_STRING.search(node.value):
@@ -1086,7 +1106,7 @@ class _Scanner(ast.NodeVisitor):
         if name in _MACHINE_NAMES and _MACHINE_NAMES[name].severity is T:
             self._add(node, _MACHINE_NAMES[name], repr(_short(node.value, 40)))
 
-    def visit_Call(self, node):
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and self._magic_call(node, func):
             return
@@ -1139,7 +1159,7 @@ class _Scanner(ast.NodeVisitor):
                 self._add(node, "co_filename=", thing)
         self.generic_visit(node)
 
-    def _attribute_call(self, node, q, thing):
+    def _attribute_call(self, node: ast.Call, q: str, thing: str) -> None:
         """getattr, setattr, delattr."""
         target, args = node.args[0], node.args
         name = _literal(args[1]) if len(args) > 1 else None
@@ -1154,7 +1174,7 @@ class _Scanner(ast.NodeVisitor):
 
     # ---- IPython magics ----------------------------------------------------
 
-    def _magic_call(self, node, func) -> bool:
+    def _magic_call(self, node: ast.Call, func: ast.Attribute) -> bool:
         """Judge a magic or a shell command; False when ``node`` is not one.
 
         A magic is ``get_ipython().run_line_magic(...)``, what IPython turns ``%magic`` into.
@@ -1168,23 +1188,25 @@ class _Scanner(ast.NodeVisitor):
         texts = [_literal(arg) for arg in node.args]
         if not direct:
             self.visit(func.value)
-        if not texts or any(text is None for text in texts[:3 if method == "run_cell_magic" else 2]):
+        read = texts[:3 if method == "run_cell_magic" else 2]  # the arguments used below
+        words = [text for text in read if text is not None]
+        if not texts or len(words) < len(read):
             self._add(node, "%<other magic>", _unparse(node))
             for arg in node.args:
                 self.visit(arg)
             return True
         if method == "run_line_magic":
-            self._magic(node, texts[0], texts[1] if len(texts) > 1 else "", None)
+            self._magic(node, words[0], words[1] if len(words) > 1 else "", None)
         elif method == "run_cell_magic":
-            self._magic(node, texts[0], texts[1] if len(texts) > 1 else "", texts[2] if len(texts) > 2 else "")
+            self._magic(node, words[0], words[1] if len(words) > 1 else "", words[2] if len(words) > 2 else "")
         elif method == "magic":
-            name, _, line = texts[0].lstrip("%").partition(" ")
+            name, _, line = words[0].lstrip("%").partition(" ")
             self._magic(node, name, line, None)
         else:
-            self._magic(node, "!", texts[0], None)
+            self._magic(node, "!", words[0], None)
         return True
 
-    def _magic(self, node, name: str, line: str, body: str | None):
+    def _magic(self, node: ast.AST, name: str, line: str, body: str | None) -> None:
         where = self._line(node)
         if name == "!":
             thing = _short(f"!{line}", 60)
@@ -1218,7 +1240,7 @@ class _Scanner(ast.NodeVisitor):
         else:
             self._add(node, "%<other magic>", thing)
 
-    def _magic_code(self, line: str, where: int):
+    def _magic_code(self, line: str, where: int) -> None:
         """The statements of ``%time``, ``%timeit -n 3 ...``.
 
         The longest part after the options that parses, every quoted option
@@ -1237,26 +1259,26 @@ class _Scanner(ast.NodeVisitor):
 # The entry points
 # --------------------------------------------------------------------------
 
-def _cells(nb):
+def _cells(nb: object) -> list[object]:
     cells = nb.get("cells", []) if isinstance(nb, dict) else getattr(nb, "cells", [])
     return cells if isinstance(cells, list) else []
 
 
-def _source(cell) -> str:
+def _source(cell: dict[str, object]) -> str:
     source = cell.get("source", "")
     if isinstance(source, list):
         source = "".join(s for s in source if isinstance(s, str))
     return source if isinstance(source, str) else ""
 
 
-def _grade_id(cell):
+def _grade_id(cell: dict[str, object]) -> str | None:
     metadata = cell.get("metadata") or {}
     nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
     grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
     return grade_id if isinstance(grade_id, str) else None
 
 
-def scan_notebook(nb, instructor_ids=frozenset()) -> list[Finding]:
+def scan_notebook(nb: object, instructor_ids: Iterable[str] = frozenset()) -> list[Finding]:
     """Findings in the code cells of ``nb`` (a notebook node or its JSON as a dict), in cell and line order.
 
     Cells whose grade_id is in ``instructor_ids`` (the locked instructor cells, restored from the
@@ -1274,12 +1296,12 @@ def scan_notebook(nb, instructor_ids=frozenset()) -> list[Finding]:
     by_line: dict[tuple[int, int], list[Finding]] = {}
     for finding in scanner.findings:
         by_line.setdefault((finding.cell, finding.line), []).append(finding)
-    result = []
+    result: list[Finding] = []
     for key in sorted(by_line):
         # the general "changes an imported module" last: a line's specific findings say more
         found = sorted(by_line[key], key=lambda f: f.what.endswith(_ROWS["<imported name>.x ="].explanation))
         worst = T if any(f.severity is T for f in found) else R
-        explanations = set()
+        explanations: set[str] = set()
         for finding in found:
             explanation = finding.what.split(": ", 1)[-1]
             if finding.severity is worst and explanation not in explanations:
@@ -1299,7 +1321,8 @@ def describe(findings: Iterable[Finding], limit: int = 600) -> str:
     limit = max(limit, 120)
     head = ("The notebook has code that changes how it is graded: " if findings[0].severity is T
             else "The notebook has code the grader cannot judge on its own: ")
-    entries, seen = [], set()
+    entries: list[str] = []
+    seen: set[tuple[int, int]] = set()
     for finding in findings:
         if (finding.cell, finding.line) in seen:
             continue

@@ -14,14 +14,33 @@ import multiprocessing.connection
 import os
 import sys
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, ForkProcess
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from ._procs import kill_tree
 from .limits import Limits, SubmissionCgroup
 from .statuses import Status
 
+if TYPE_CHECKING:
+    from ._worker import Result, WorkerSpec
 
-def _child(conn, spec: dict, log_path: str) -> None:
+
+class _Running(TypedDict):
+    """A worker being waited for."""
+
+    proc: ForkProcess
+    conn: Connection        # the parent's end of the pipe the result comes through
+    spec: WorkerSpec
+    start: float            # time.monotonic() when it started
+    result: Result | None   # once received
+    cgroup: SubmissionCgroup | None
+
+
+def _child(conn: Connection, spec: WorkerSpec, log_path: str) -> None:
+    """The forked worker: grade ``spec`` with output to ``log_path``, send the result on ``conn``, exit."""
     os.setsid()
     try:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -30,7 +49,7 @@ def _child(conn, spec: dict, log_path: str) -> None:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         from . import _worker
-        result = _worker.run(spec)
+        result: Result = _worker.run(spec)
     except BaseException as exc:  # the parent must always get an answer
         result = {"student": spec["student"], "status": Status.ERROR, "reason": f"worker failed: {exc!r}",
                   "notes": [], "scores": {}, "comments": {}, "notebook": None}
@@ -41,12 +60,13 @@ def _child(conn, spec: dict, log_path: str) -> None:
         os._exit(0)
 
 
-def run_workers(specs: list[dict], jobs: int, limits: Limits, batch: Path, progress) -> dict:
+def run_workers(specs: list[WorkerSpec], jobs: int, limits: Limits, batch: Path,
+                progress: Callable[[str], object] | None) -> dict[str, Result]:
     """Grade ``specs`` in at most ``jobs`` forked workers; returns each submission's result by name."""
     ctx = multiprocessing.get_context("fork")
     pending = list(specs)
-    running: dict = {}
-    results: dict = {}
+    running: dict[int, _Running] = {}
+    results: dict[str, Result] = {}
     total = len(specs)
     try:
         _schedule(ctx, pending, running, results, total, jobs, limits, batch, progress)
@@ -59,7 +79,9 @@ def run_workers(specs: list[dict], jobs: int, limits: Limits, batch: Path, progr
     return results
 
 
-def _schedule(ctx, pending, running, results, total, jobs, limits, batch, progress):
+def _schedule(ctx: ForkContext, pending: list[WorkerSpec], running: dict[int, _Running], results: dict[str, Result],
+              total: int, jobs: int, limits: Limits, batch: Path, progress: Callable[[str], object] | None) -> None:
+    """Start workers from ``pending`` (``jobs`` at a time) until every one has a result in ``results``."""
     submission_timeout = limits.submission_timeout
     while pending or running:
         while pending and len(running) < max(1, jobs):
@@ -76,6 +98,8 @@ def _schedule(ctx, pending, running, results, total, jobs, limits, batch, progre
             proc = ctx.Process(target=_child, args=(child_conn, spec, str(log)), daemon=False)
             proc.start()
             child_conn.close()
+            if proc.pid is None:  # start() sets it (or raises)
+                raise RuntimeError(f"the worker of {spec['student']} did not start")
             running[proc.pid] = {"proc": proc, "conn": parent_conn, "spec": spec, "start": start, "result": None,
                                  "cgroup": cgroup}
         waitables = [r["conn"] for r in running.values()] + [r["proc"].sentinel for r in running.values()]

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -32,12 +34,15 @@ from .limits import Limits
 
 PREFIX = _course.SELFTEST_PREFIX
 
+#: a row of the table: notebook, score, lost parts, note, ok
+Row = tuple[str, str, str, str, bool]
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "x"
 
 
-def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict]:
+def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict[str, Any]]:
     """The catalogue of typical wrong answers of ``assignment`` (``wrong_answers.json``), checked."""
     path = course_dir / "source" / assignment / "wrong_answers.json"
     if not path.exists():
@@ -53,16 +58,16 @@ def load_wrong_answers(course_dir: Path, assignment: str) -> list[dict]:
 
 
 def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits | None = None,
-             sandbox: str = "auto", progress=print, verbose: bool = False) -> bool:
+             sandbox: str = "auto", progress: Callable[[str], object] = print, verbose: bool = False) -> bool:
     """Autograde the source (full marks), the release (zero) and each wrong answer (loses points); True if all pass."""
     course_dir = Path(course_dir).resolve()
     notebook = _course.notebook_name(course_dir, assignment)
     source_path = course_dir / "source" / assignment / f"{notebook}.ipynb"
     source = nbformat.read(str(source_path), as_version=4)
     wrong = load_wrong_answers(course_dir, assignment)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="course-selftest-") as tmp:
-        tmp = Path(tmp)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="course-selftest-") as scratch:
+        tmp = Path(scratch)
         subs = tmp / "submissions"
         committed = course_dir / "release" / assignment / f"{notebook}.ipynb"
         if committed.exists():
@@ -71,7 +76,9 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits
             root = _course.generate_assignment(course_dir, assignment, tmp / "generated")
             release_nb = nbformat.read(str(root / "release" / assignment / f"{notebook}.ipynb"), as_version=4)
             release_label = "release (generated: not committed yet)"
-        plan = {f"{PREFIX}source": ("source", source, None), f"{PREFIX}release": (release_label, release_nb, None)}
+        # submission id -> (label, notebook, the test cells it must lose points on)
+        plan: dict[str, tuple[str, nbformat.NotebookNode, list[str]]] = {
+            f"{PREFIX}source": ("source", source, []), f"{PREFIX}release": (release_label, release_nb, [])}
         for i, item in enumerate(wrong, start=1):
             nb = nbformat.from_dict(json.loads(json.dumps(source)))
             targets = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == item["grade_id"]]
@@ -81,7 +88,7 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits
                              False))
                 continue
             targets[0].source = item["source"]
-            plan[sid] = (f"wrong: {item['name']}", nb, item)
+            plan[sid] = (f"wrong: {item['name']}", nb, item["must_lose"])
         for sid, (_, nb, _) in plan.items():
             write(nb, subs / sid / f"{notebook}.ipynb")
         say = progress if verbose else (lambda message: None)
@@ -92,7 +99,7 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits
         cells = _course.gradebook_cells(f"sqlite:///{tmp / 'state' / 'gradebook.db'}", assignment, notebook)
     auto = [(g, mx) for g, mx, is_auto in cells if is_auto]
     auto_max = sum(mx for _, mx in auto)
-    for sid, (label, _, item) in plan.items():
+    for sid, (label, _, must_lose) in plan.items():
         row = summary[sid]
         scores = row["scores"]
         got = sum(scores.get(g) or 0.0 for g, _ in auto)
@@ -109,8 +116,8 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits
                 passing = [g for g, _ in auto if (scores.get(g) or 0.0) > 0]
                 note = f"tests pass without an answer: {', '.join(passing)}" if passing else row["reason"]
         else:
-            unknown = [g for g in item["must_lose"] if g not in dict(auto)]
-            kept = [g for g in item["must_lose"] if g in dict(auto) and g not in lost]
+            unknown = [g for g in must_lose if g not in dict(auto)]
+            kept = [g for g in must_lose if g in dict(auto) and g not in lost]
             ok = not unknown and not kept and row["status"] != "error"
             if unknown:
                 note = f"must_lose names unknown test cells: {', '.join(unknown)}"
@@ -123,7 +130,7 @@ def selftest(course_dir: Path, assignment: str, *, jobs: int = 2, limits: Limits
     return all(r[4] for r in rows)
 
 
-def _print_table(assignment: str, rows) -> None:
+def _print_table(assignment: str, rows: list[Row]) -> None:
     headers = ("notebook", "score", "lost parts", "")
     widths = [max(len(headers[i]), *(len(str(r[i])) for r in rows)) for i in range(3)]
     widths[2] = min(widths[2], 60)

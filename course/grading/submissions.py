@@ -59,7 +59,7 @@ class Entry:
     path: Path | None = None
     status: Status | None = None
     reason: str = ""
-    notes: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     wrong_filename: bool = False
     timestamp: str | None = None
 
@@ -330,7 +330,7 @@ def collect(submissions: Path, assignment: str, notebook: str, scratch: Path) ->
             not_copied[name] = why
 
     expected = f"{notebook}.ipynb"
-    entries = []
+    entries: list[Entry] = []
     names = sorted({p.name for p in root.iterdir()} | set(not_copied))
     for name in names:
         path = root / name

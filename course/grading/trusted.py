@@ -39,13 +39,20 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nbformat.notebooknode import NotebookNode
 
 from . import wire
 from ._nb import STUDENT_TRACEBACK
 from .kernel_server import END, receive_message, send_message
+
+if TYPE_CHECKING:
+    from jupyter_client.connect import KernelConnectionInfo
+
+    from .guard import Forbidden
 
 #: output kept from the student's code during one test cell (bytes)
 MAX_STREAM_BYTES = 256 * 1024
@@ -71,7 +78,7 @@ class KernelStopped(RuntimeError):
 class Streams:
     """What the student's code printed while the grader called it."""
 
-    text: list = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
     size: int = 0
     truncated: bool = False
 
@@ -92,7 +99,8 @@ class KernelChannel:
     bounded by a deadline (``time.monotonic()``).
     """
 
-    def __init__(self, connection_info: dict, alive, interrupt, socket_dir: str):
+    def __init__(self, connection_info: KernelConnectionInfo, alive: Callable[[], bool],
+                 interrupt: Callable[[], object], socket_dir: str) -> None:
         import zmq
         from jupyter_client import BlockingKernelClient
 
@@ -106,15 +114,16 @@ class KernelChannel:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
         self.listener.listen(1)
-        self.conn = None
-        self.msg_id = None
+        self.conn: socket.socket | None = None
+        self.msg_id: str | None = None
         self.streams = Streams()
 
     def close_channels(self) -> None:
         """Close the socket and the kernel's channels; errors are ignored."""
         for closable in (self.conn, self.listener):
-            with contextlib.suppress(Exception):
-                closable.close()
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
 
@@ -127,18 +136,19 @@ class KernelChannel:
         self.msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
         self._wait_readable(self.listener, deadline)
         self.conn, _ = self.listener.accept()
-        if self._receive(deadline) != {"ready": True}:
+        if self._receive(self.conn, deadline) != {"ready": True}:
             raise KernelStopped("the kernel did not start answering the grader's calls")
 
-    def call(self, request: dict, deadline: float):
+    def call(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         """Send one request; return the reply data (``{"ok": ...}`` or ``{"error": ...}``)."""
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             raise KernelStopped("the kernel stopped answering the grader's calls earlier in this cell")
         try:
-            send_message(self.conn, request)
+            send_message(conn, request)
         except OSError:
             self._lost()
-        reply = self._receive(deadline)
+        reply = self._receive(conn, deadline)
         if not isinstance(reply, dict) or not ({"ok", "error"} & set(reply)):
             raise KernelStopped("the kernel sent a malformed answer")
         return reply
@@ -155,18 +165,19 @@ class KernelChannel:
             self.msg_id = None
 
     # -- waiting -------------------------------------------------------------------------
-    def _receive(self, deadline: float):
-        self._wait_readable(self.conn, deadline)
+    def _receive(self, conn: socket.socket, deadline: float) -> Any:
+        """The next message on ``conn`` (the open connection), as ``json.loads`` gives it."""
+        self._wait_readable(conn, deadline)
         # a kernel that sends half a message and stalls must not hold the grader past the deadline
-        self.conn.settimeout(max(0.05, deadline - time.monotonic()))
+        conn.settimeout(max(0.05, deadline - time.monotonic()))
         try:
-            return receive_message(self.conn)
+            return receive_message(conn)
         except socket.timeout:
             self._on_timeout()
         except (EOFError, OSError):
             self._lost()
 
-    def _lost(self):
+    def _lost(self) -> NoReturn:
         """The connection broke: the kernel died, or its code stopped the loop."""
         if self.conn is not None:
             self.conn.close()
@@ -176,7 +187,7 @@ class KernelChannel:
             raise KernelDied("the kernel died while the grader was calling it")
         raise KernelStopped("the kernel stopped answering the grader's calls")
 
-    def _wait_readable(self, sock, deadline: float) -> None:
+    def _wait_readable(self, sock: socket.socket, deadline: float) -> None:
         """Wait until ``sock`` can be read, the serving request ends, or the deadline."""
         import zmq
         poller = zmq.Poller()
@@ -191,9 +202,10 @@ class KernelChannel:
                 return
             if self.kc.shell_channel.socket in ready:
                 msg = self.kc.shell_channel.get_msg(timeout=0)
-                if msg.get("parent_header", {}).get("msg_id") == self.msg_id \
+                serving = self.msg_id
+                if serving is not None and msg.get("parent_header", {}).get("msg_id") == serving \
                         and msg["msg_type"] == "execute_reply":
-                    self._drain_iopub(self.msg_id)
+                    self._drain_iopub(serving)
                     self.msg_id = None
                     content = msg.get("content", {})
                     why = f"{content.get('ename', '')}: {content.get('evalue', '')}".strip(": ")
@@ -217,7 +229,7 @@ class KernelChannel:
                 return True
         return False
 
-    def _on_timeout(self):
+    def _on_timeout(self) -> NoReturn:
         """Interrupt the kernel; if its loop does not end within 5 s, it is unresponsive."""
         msg_id, self.msg_id = self.msg_id, None
         if self.conn is not None:
@@ -246,7 +258,7 @@ class KernelChannel:
 
 # ----------------------------------------------------------------------------- proxies
 
-def _rebuild_exception(error: dict) -> BaseException:
+def _rebuild_exception(error: dict[str, Any]) -> BaseException:
     """The student's exception, as an exception of the grader's (builtin types keep their type)."""
     name = str(error.get("type", "Exception"))
     message = str(error.get("message", ""))
@@ -269,27 +281,32 @@ def _rebuild_exception(error: dict) -> BaseException:
 class _Remote:
     """Base of the stand-ins for the kernel's objects."""
 
-    def __init__(self, runner: "TrustedRunner"):
+    _runner: TrustedRunner
+
+    def __init__(self, runner: TrustedRunner) -> None:
         object.__setattr__(self, "_runner", runner)
 
-    def _request(self, request: dict):
+    def _request(self, request: dict[str, Any]) -> Any:
         return self._runner.request(request)
 
 
 class RemoteFunction(_Remote):
     """A global of the notebook that is callable: calling it calls it in the kernel, by name."""
 
-    def __init__(self, runner, name: str, rules=None):
+    _name: str
+    _rules: list[str] | None
+
+    def __init__(self, runner: TrustedRunner, name: str, rules: list[str] | None = None) -> None:
         super().__init__(runner)
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_rules", rules)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         """Call the function in the kernel with ``args`` and ``kwargs``; returns its decoded result."""
         return self._request({"op": "call", "target": {"name": self._name}, "rules": self._rules,
                               "args": self._runner.encode(list(args)), "kwargs": self._runner.encode(kwargs)})
 
-    def __course_remote__(self, name: str, forbidden):
+    def __course_remote__(self, name: str, forbidden: Forbidden) -> RemoteFunction:
         """The guard's ``student_function`` for a remote function: checked and guarded in the kernel."""
         from . import guard as fresh_guard
         guard = sys.modules.get("course.grading.guard", fresh_guard)
@@ -298,32 +315,35 @@ class RemoteFunction(_Remote):
         self._request({"op": "guard", "name": self._name, "rules": rules})
         return RemoteFunction(self._runner, self._name, rules)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<your function {self._name}>"
 
 
 class RemoteObject(_Remote):
     """Any other object of the kernel's (a module instance, a generator...), by reference."""
 
-    def __init__(self, runner, ref: int, type_name: str):
+    _ref: int
+    _type: str
+
+    def __init__(self, runner: TrustedRunner, ref: int, type_name: str) -> None:
         super().__init__(runner)
         object.__setattr__(self, "_ref", ref)
         object.__setattr__(self, "_type", type_name)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         """Call the object in the kernel with ``args`` and ``kwargs``; returns its decoded result."""
         return self._request({"op": "call", "target": {"ref": self._ref}, "args": self._runner.encode(list(args)),
                               "kwargs": self._runner.encode(kwargs)})
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
         return self._request({"op": "getattr", "ref": self._ref, "attr": attr})
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._request({"op": "list", "ref": self._ref}))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self._request({"op": "repr", "ref": self._ref})
 
 
@@ -333,35 +353,35 @@ class RemoteObject(_Remote):
 class CellResult:
     """What running one test cell gave: notebook outputs and how it ended."""
 
-    outputs: list
+    outputs: list[NotebookNode]
     timed_out: bool = False
     truncated: bool = False
 
 
-def _error_output(ename: str, evalue: str, traceback_lines: list) -> NotebookNode:
+def _error_output(ename: str, evalue: str, traceback_lines: list[str]) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=traceback_lines)
 
 
 class TrustedRunner:
     """The grader-side namespace in which test cells run, and their line to the kernel."""
 
-    def __init__(self, channel: KernelChannel):
+    def __init__(self, channel: KernelChannel) -> None:
         self.channel = channel
-        self.namespace: dict = {"__name__": "__grader__", "__builtins__": builtins}
+        self.namespace: dict[str, Any] = {"__name__": "__grader__", "__builtins__": builtins}
         self._remote_names: set[str] = set()
         self._deadline = 0.0
         self.calls = 0
 
     # -- plumbing used by the proxies ---------------------------------------------------------
-    def encode(self, value):
+    def encode(self, value: object) -> wire.JSON:
         """``value`` for the wire, kernel objects by reference."""
-        def refer(obj):
+        def refer(obj: object) -> int:
             if isinstance(obj, RemoteObject):
                 return obj._ref
             raise wire.WireError(f"a {type(obj).__name__} cannot be sent to the student's kernel")
         return wire.encode(value, refer)
 
-    def request(self, request: dict):
+    def request(self, request: dict[str, Any]) -> Any:
         """Send one request to the kernel; returns the decoded reply, or raises the kernel's exception."""
         self.calls += 1
         reply = self.channel.call(request, self._deadline)
@@ -384,17 +404,20 @@ class TrustedRunner:
         self._deadline = time.monotonic() + timeout
         filename = f"<test cell {uuid.uuid4().hex[:8]}>"
         printed = io.StringIO()
-        error = None
+        error: BaseException | None = None
         timed_out = False
-        last = None
+        last: ast.Expr | None = None
+        value: object = None
         try:
             self.channel.open(self._deadline)
             tree = ast.parse(source, filename)
             self._bind_student_names(source)
-            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            final = tree.body[-1] if tree.body else None
+            if isinstance(final, ast.Expr):  # the cell's value is that of its last line, as in Jupyter
+                last = final
+                tree.body.pop()
             with contextlib.redirect_stdout(printed), _fresh_grading_modules():
                 exec(compile(tree, filename, "exec"), self.namespace)
-                value = None
                 if last is not None:
                     value = eval(compile(ast.Expression(last.value), filename, "eval"), self.namespace)
         except (KernelDied, KernelUnresponsive):
@@ -407,7 +430,7 @@ class TrustedRunner:
         else:
             error = None
         self.channel.close(max(self._deadline, time.monotonic() + 5))
-        outputs = []
+        outputs: list[NotebookNode] = []
         streams = self.channel.streams
         if streams.text:
             text = "".join(streams.text) + ("\n[output truncated by the grader]\n" if streams.truncated else "")
@@ -480,7 +503,7 @@ def _free_names(source: str) -> set[str]:
 
 
 @contextlib.contextmanager
-def _fresh_grading_modules():
+def _fresh_grading_modules() -> Iterator[None]:
     """Undo what a test cell does to ``sys.modules`` (hidden tests re-import course.grading)."""
     saved = {k: v for k, v in sys.modules.items() if k.startswith("course.grading")}
     try:

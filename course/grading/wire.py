@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import torch
 
@@ -34,7 +36,15 @@ class WireError(ValueError):
     """A value that cannot cross, or a reply that is not well formed."""
 
 
-def encode(value, refer=None, depth: int = 0):
+#: JSON data: what :func:`encode` gives and :func:`dumps` writes
+JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+#: ``refer(obj) -> n``: keeps an object that cannot cross, returns its reference number
+Refer: TypeAlias = Callable[[object], int]
+#: ``resolve(n, type_name) -> obj``: the object a reference stands for
+Resolve: TypeAlias = Callable[[int, str], Any]  # Any: the object is used as the test cell uses it
+
+
+def encode(value: object, refer: Refer | None = None, depth: int = 0) -> JSON:
     """``value`` as JSON-ready data; ``refer(obj) -> int`` keeps anything else as a reference."""
     if depth > MAX_DEPTH:
         raise WireError(f"value nested more than {MAX_DEPTH} levels deep")
@@ -63,7 +73,7 @@ def encode(value, refer=None, depth: int = 0):
     return {"__ref__": int(refer(value)), "type": type(value).__name__[:100]}
 
 
-def decode(data, depth: int = 0, resolve=None):
+def decode(data: object, depth: int = 0, resolve: Resolve | None = None) -> Any:
     """The value ``data`` encodes. ``resolve(n)`` turns a reference into an object (default: refuse)."""
     if depth > MAX_DEPTH:
         raise WireError(f"value nested more than {MAX_DEPTH} levels deep")
@@ -79,7 +89,7 @@ def decode(data, depth: int = 0, resolve=None):
             raise WireError("malformed float")
         return float(text)
     if "__dtype__" in data:
-        if data["__dtype__"] not in DTYPES:
+        if not isinstance(data["__dtype__"], str) or data["__dtype__"] not in DTYPES:
             raise WireError(f"unknown dtype {str(data['__dtype__'])[:40]}")
         return DTYPES[data["__dtype__"]]
     if "__tuple__" in data and isinstance(data["__tuple__"], list):
@@ -93,12 +103,16 @@ def decode(data, depth: int = 0, resolve=None):
     raise WireError(f"malformed value: {str(data)[:100]}")
 
 
-def _tensor(spec: dict) -> torch.Tensor:
-    dtype = DTYPES.get(spec.get("dtype"))
-    shape = spec.get("shape")
-    if dtype is None or not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+def _tensor(spec: dict[Any, Any]) -> torch.Tensor:
+    name, shape, text = spec.get("dtype"), spec.get("shape"), spec.get("data", "")
+    dtype = DTYPES.get(name) if isinstance(name, str) else None
+    if dtype is None or not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape) \
+            or not isinstance(text, str):
         raise WireError("malformed tensor")
-    raw = base64.b64decode(spec.get("data", ""), validate=True)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error (not base64) is a ValueError, as is text that is not ASCII
+        raise WireError("malformed tensor data") from None
     count = 1
     for n in shape:
         count *= n
@@ -110,13 +124,13 @@ def _tensor(spec: dict) -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
 
 
-def dumps(data) -> str:
+def dumps(data: object) -> str:
     """``data`` as compact JSON text."""
     return json.dumps(data, separators=(",", ":"))
 
 
-def loads(text: str):
-    """The data of a JSON reply; a ``WireError`` when it is too large or not JSON."""
+def loads(text: str) -> Any:
+    """The data of a JSON reply (what ``json.loads`` gives); a ``WireError`` when it is too large or not JSON."""
     if not isinstance(text, str) or len(text) > MAX_REPLY_BYTES:
         raise WireError(f"reply larger than {MAX_REPLY_BYTES // 2**20} MB")
     try:
