@@ -1,6 +1,7 @@
 """The package itself: cheap to import, submodules load on first use, nothing heavy at import."""
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -131,3 +132,13 @@ def test_a_private_name_is_used_only_in_its_own_module():
                     if alias.name.startswith("_") and not alias.name.startswith("__"):
                         found.append(f"{path.relative_to(root)}: from {'.' * node.level}{module} import {alias.name}")
     assert not found, "private names imported from another module:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("package", ["course.models", "course.metrics", "course.data", "course.viz",
+                                     "course.grading"])
+def test_every_name_a_package_exports_is_importable_from_it(package):
+    """``from course.X import *`` works: each name of ``__all__`` is there (a re-export was not forgotten)."""
+    module = importlib.import_module(package)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert not missing, f"{package}.__all__ names {missing}, which {package} does not import"
+    assert len(set(module.__all__)) == len(module.__all__), f"{package}.__all__ repeats a name"
