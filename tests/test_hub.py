@@ -212,9 +212,26 @@ class Hub:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
 
 
+#: the comment (GECOS field) of every account this test creates, with the creating process's
+#: pid: how a later run finds the accounts of a run that died
+TEST_ACCOUNT = "convseg hub test account pid "
+
+
 def create_user(name: str) -> None:
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True, capture_output=True,
-                   timeout=30)
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--comment", f"{TEST_ACCOUNT}{os.getpid()}",
+                    name], check=True, capture_output=True, timeout=30)
+
+
+def delete_leftover_users() -> None:
+    """Delete the accounts of earlier runs that died (a killed pytest never reaches its teardown).
+
+    Only accounts whose creating process is gone: a run going on beside this one keeps its users.
+    """
+    for account in pwd.getpwall():
+        owner = account.pw_gecos.removeprefix(TEST_ACCOUNT)
+        if account.pw_name.startswith("cvs-") and owner != account.pw_gecos and owner.isdigit():
+            if not Path(f"/proc/{owner}").exists():
+                delete_user(account.pw_name)
 
 
 def delete_user(name: str) -> None:
@@ -268,6 +285,7 @@ def hub():
     if problem:
         skip_or_fail(problem)
     started = time.monotonic()
+    delete_leftover_users()
     suffix = secrets.token_hex(3)
     instructor = f"cvs-i{suffix}"
     students = [f"cvs-s{i}{suffix}" for i in range(1, 5)]
