@@ -264,6 +264,23 @@ def usable_python(user: str, work: Path) -> Path:
     return python
 
 
+def open_the_way(path: Path) -> list[tuple[Path, int]]:
+    """Let every user traverse (not list) the folders above ``path``; return the modes to restore.
+
+    The users' servers import the course (installed in editable mode from this checkout), read
+    the lectures and deploy/hub/singleuser/ from it: on a real hub the course is installed
+    where every user can read it. A checkout in a private folder (``mktemp -d`` makes 700)
+    is opened for the test's duration only.
+    """
+    changed = []
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            changed.append((folder, mode))
+            os.chmod(folder, mode | 0o001)
+    return changed
+
+
 def stop_process_group(process: subprocess.Popen, seconds: float = 20) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -289,6 +306,7 @@ def hub():
     suffix = secrets.token_hex(3)
     instructor = f"cvs-i{suffix}"
     students = [f"cvs-s{i}{suffix}" for i in range(1, 5)]
+    reopened = open_the_way(Path(sys.prefix).resolve()) + open_the_way(REPO)
     work = Path(tempfile.mkdtemp(prefix="cvs-hub-"))
     os.chmod(work, 0o755)  # the users reach the exchange and the shared python through it
     state = work / "state"
@@ -346,6 +364,8 @@ def hub():
         for name in created:
             delete_user(name)
         shutil.rmtree(work, ignore_errors=True)
+        for folder, mode in reversed(reopened):
+            os.chmod(folder, mode)
 
 
 # --------------------------------------------------------------------------- the students' notebooks
