@@ -232,3 +232,18 @@ def test_a_print_split_into_several_messages_is_stored_as_one_output():
     whole, split = notebook("✔ test: every check passed.\n"), notebook("✔ test: every check ", "passed.\n")
     assert nbformat.writes(whole) == nbformat.writes(split)
     assert [o.name for o in split.cells[0].outputs] == ["stdout", "stderr"]   # different streams stay apart
+
+
+def test_the_course_directory_defaults_to_the_current_one_when_it_is_a_course(course, tmp_path):
+    """An instructor in their copy of the course (on a hub: ~/convseg) need not pass --course-dir."""
+    from course.grading._course import DEFAULT_COURSE_DIR
+    from course.grading.cli import default_course_dir
+
+    assert default_course_dir(course) == course.resolve()
+    assert default_course_dir(tmp_path) == DEFAULT_COURSE_DIR           # not a course directory
+    (tmp_path / "source").mkdir()
+    assert default_course_dir(tmp_path) == DEFAULT_COURSE_DIR           # source/ without nbgrader_config.py
+    run = cli("release", "toy", "--check", cwd=course)                 # the toy course, not assignments/
+    assert "toy: up to date" in run.stdout, run.stdout
+    elsewhere = cli("release", "toy", "--check", cwd=tmp_path, check=False)   # the repository's assignments/
+    assert elsewhere.returncode == 2 and f"no assignment 'toy' in {DEFAULT_COURSE_DIR / 'source'}" in elsewhere.stderr

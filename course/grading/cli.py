@@ -1,6 +1,8 @@
 """The instructor's grading command: ``python -m course.grading COMMAND``.
 
-Commands (each takes ``--course-dir``, default: the repository's ``assignments/``)::
+Commands (each takes ``--course-dir``; default: the current directory when it is an nbgrader
+course directory, holding ``nbgrader_config.py`` and ``source/``, as an instructor's copy on a
+hub is; otherwise the repository's ``assignments/``)::
 
     release ASSIGNMENT | --all [--check]   release/<id>/ and solutions/<id>.ipynb
     autograde ASSIGNMENT SUBMISSIONS       grade a folder or zip of <student>/<id>.ipynb
@@ -28,6 +30,25 @@ def _course_dir(value: str) -> Path:
     return Path(value).resolve()
 
 
+def default_course_dir(cwd: Path | None = None) -> Path:
+    """The course directory when ``--course-dir`` is not given.
+
+    ``cwd`` (default: the current directory) when it is an nbgrader course directory, i.e.
+    holds ``nbgrader_config.py`` and ``source/`` (nbgrader itself reads the configuration of
+    the folder it runs in); otherwise the repository's ``assignments/``.
+
+    Args:
+        cwd: the folder to look at first.
+
+    Returns:
+        The resolved course directory.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    if (here / "nbgrader_config.py").is_file() and (here / "source").is_dir():
+        return here
+    return DEFAULT_COURSE_DIR
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course.grading", description=__doc__.split("\n")[0],
                                      epilog="\n".join(__doc__.split("\n")[2:]),
@@ -36,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--course-dir", type=_course_dir, default=DEFAULT_COURSE_DIR,
-                       help="the nbgrader course directory (default: %(default)s)")
+        p.add_argument("--course-dir", type=_course_dir, default=default_course_dir(),
+                       help="the nbgrader course directory (default: the current directory if it holds "
+                            f"nbgrader_config.py and source/, else {DEFAULT_COURSE_DIR}; here: %(default)s)")
         return p
 
     p = command("release", "generate release/<id>/ and the worked solution solutions/<id>.ipynb")
