@@ -254,6 +254,15 @@ def _split_batch(batch: object, device: torch.device) -> tuple[torch.Tensor, tor
     return x.to(device), y.to(device)
 
 
+def _batch_inputs(name: str, batch: object) -> torch.Tensor:
+    """The inputs of one batch that is ``inputs`` or ``(inputs, targets, ...)``; ``name`` is the argument."""
+    inputs = batch[0] if isinstance(batch, (tuple, list)) and len(batch) > 0 else batch
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"{name} must yield Tensors or (inputs, targets) pairs, got a batch of "
+                        f"type {type(batch).__name__}")
+    return inputs
+
+
 class _Meter:
     """Sums up the loss and the metric over one pass through the data.
 
@@ -658,8 +667,7 @@ def predict(model: torch.nn.Module, data: torch.Tensor | Data, *, logits: bool =
     try:
         with torch.no_grad():
             for batch in tqdm(loader, desc="predicting", unit="batch", leave=False, disable=not progress):
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                output = model(x.to(device))
+                output = model(_batch_inputs("data", batch).to(device))
                 outputs.append((output if logits else output.argmax(dim=1)).cpu())
     finally:
         model.train(was_training)
@@ -757,11 +765,7 @@ def reestimate_batchnorm(model: torch.nn.Module, loader: Iterable[object], *,
         batches = 0
         with torch.no_grad():
             for batch in loader:
-                images = batch[0] if isinstance(batch, (tuple, list)) and len(batch) > 0 else batch
-                if not isinstance(images, torch.Tensor):
-                    raise TypeError(f"loader must yield Tensors or (inputs, targets) pairs, got a batch of "
-                                    f"type {type(batch).__name__}")
-                model(images.to(checked_device))
+                model(_batch_inputs("loader", batch).to(checked_device))
                 batches += 1
         if batches == 0:
             raise ValueError("loader must yield at least one batch, got none")
